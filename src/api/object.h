@@ -1,0 +1,85 @@
+// The resource model: every Kubernetes object Archway reads, kept as its decoded JSON tree
+// plus the facts the translator needs without digging (identity, generation, origin).
+//
+// Objects stay generic (JSON) rather than one C++ struct per CRD version: validation is
+// driven by the CRDs' own OpenAPI schemas (src/api/validation), and the translator reads
+// the few fields it needs through the typed accessors in src/api/fields.h.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace archway::api {
+
+using Json = nlohmann::json;
+
+// Where an object or one of its fields came from; line is 1-based, 0 when unknown.
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+
+  std::string format() const;  // "file:line" or "file"
+};
+
+// Lines of every field of one object, keyed by dotted path ("spec.listeners[0].port").
+using FieldLines = std::map<std::string, int, std::less<>>;
+
+struct Object {
+  std::string apiVersion;  // "gateway.networking.k8s.io/v1"
+  std::string kind;        // "HTTPRoute"
+  std::string name;
+  std::string ns;  // empty for cluster-scoped kinds
+  int64_t generation = 1;
+  // RFC 3339 as written in metadata.creationTimestamp, or assigned by the store in load
+  // order. Route precedence ties are broken by (creationTimestamp, creationOrder, ns/name).
+  std::string creationTimestamp;
+  int64_t creationOrder = 0;
+  Json body;  // the whole object as decoded; status written by other controllers included
+  SourceLocation location;
+  std::shared_ptr<const FieldLines> lines;
+
+  std::string group() const;    // "" for the core group
+  std::string version() const;  // "v1"
+  const Json& spec() const;     // body["spec"] or an empty object
+  const Json& metadata() const;
+  // "Kind ns/name" or "Kind name" for messages.
+  std::string displayName() const;
+  // Line of a field path, falling back to the object's own line.
+  SourceLocation locationOf(std::string_view fieldPath) const;
+};
+
+// Identity of an object inside a store.
+struct ObjectKey {
+  std::string kind;
+  std::string ns;
+  std::string name;
+  auto operator<=>(const ObjectKey&) const = default;
+};
+
+inline ObjectKey keyOf(const Object& o) { return {o.kind, o.ns, o.name}; }
+
+// Every object the sources currently hold. Immutable once handed to the translator.
+class Store {
+ public:
+  // Adds or replaces (same kind/namespace/name) an object.
+  void put(Object object);
+  bool erase(const ObjectKey& key);
+
+  const Object* find(std::string_view kind, std::string_view ns, std::string_view name) const;
+  std::vector<const Object*> ofKind(std::string_view kind) const;
+  const std::map<ObjectKey, Object>& all() const { return objects_; }
+  size_t size() const { return objects_.size(); }
+
+ private:
+  std::map<ObjectKey, Object> objects_;
+  int64_t nextOrder_ = 0;
+};
+
+}  // namespace archway::api

@@ -1,0 +1,39 @@
+// The translator: a pure function from the store's contents to the status of every object
+// and the snapshot the data plane serves (DESIGN §1). No I/O, no clocks, no globals: the
+// same store always gives the same result, which is what golden tests and
+// `archway check` rely on.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/loader.h"
+#include "api/object.h"
+#include "snapshot/snapshot.h"
+
+namespace archway::translate {
+
+inline constexpr const char* kControllerName = "archway.dev/gateway-controller";
+
+struct TranslateOptions {
+  std::string controllerName = kControllerName;
+  // --address-pool CIDR: each Gateway without spec.addresses gets a stable address from it.
+  std::optional<std::string> addressPool;
+  // Address reported in status.addresses when listeners bind every address.
+  std::string defaultAddress = "127.0.0.1";
+};
+
+struct TranslateResult {
+  // The computed `status` of every object Archway reports on (GatewayClass, Gateway,
+  // ListenerSet, routes, policies), keyed by identity.
+  std::map<api::ObjectKey, api::Json> statuses;
+  std::shared_ptr<const snapshot::Snapshot> snapshot;
+  std::vector<api::Diagnostic> diagnostics;
+};
+
+TranslateResult translate(const api::Store& store, const TranslateOptions& options = {});
+
+}  // namespace archway::translate
