@@ -44,6 +44,10 @@ struct Object {
   Json body;  // the whole object as decoded; status written by other controllers included
   SourceLocation location;
   std::shared_ptr<const FieldLines> lines;
+  // Schema/CEL violations found by validation ("field.path: what is wrong"). An object
+  // with violations is not served; the translator reports them in its status conditions
+  // (e.g. Accepted=False) and `check` prints them as file:line diagnostics.
+  std::vector<std::string> validationErrors;
 
   std::string group() const;    // "" for the core group
   std::string version() const;  // "v1"
