@@ -56,6 +56,7 @@ class Bench:
             "archway_tcp": base + 12, "archway_udp": base + 13, "archway_grpc": base + 14,
             "nginx_tcp": base + 22, "nginx_udp": base + 23, "nginx_grpc": base + 24,
             "haproxy_tcp": base + 32, "haproxy_grpc": base + 34,
+            "archway_tcpsink": base + 15, "nginx_tcpsink": base + 25, "haproxy_tcpsink": base + 35,
         }
         self.available = {}  # dut -> None (ok) or reason string
         self.results = {}  # section -> data
@@ -415,6 +416,7 @@ spec:
             extra_main = f"""load_module {mod};
 stream {{
   server {{ listen 127.0.0.1:{self.port['nginx_tcp']}; proxy_pass 127.0.0.1:{self.port['backend']}; }}
+  server {{ listen 127.0.0.1:{self.port['nginx_tcpsink']}; proxy_pass 127.0.0.1:{self.port['sink']}; }}
   server {{ listen 127.0.0.1:{self.port['nginx_udp']} udp; proxy_pass 127.0.0.1:{self.port['udpecho']};
            proxy_responses 1; proxy_timeout 10s; }}
 }}
@@ -428,6 +430,10 @@ stream {{
   mode tcp
   bind 127.0.0.1:{self.port['haproxy_tcp']}
   server s1 127.0.0.1:{self.port['backend']}
+listen tcpsink_fe
+  mode tcp
+  bind 127.0.0.1:{self.port['haproxy_tcpsink']}
+  server s1 127.0.0.1:{self.port['sink']}
 """
         if grpc:
             extra += f"""frontend grpc_fe
@@ -451,6 +457,40 @@ spec:
   listeners:
   - {{name: tcp, protocol: TCP, port: {self.port['archway_tcp']}}}
   - {{name: udp, protocol: UDP, port: {self.port['archway_udp']}}}
+  - {{name: tcpsink, protocol: TCP, port: {self.port['archway_tcpsink']}}}
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata:
+  name: tcpsink
+  namespace: bench
+spec:
+  parentRefs: [{{name: bench-l4, sectionName: tcpsink}}]
+  rules:
+  - backendRefs: [{{name: sink, port: 9}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: sink
+  namespace: bench
+spec:
+  ports:
+  - {{name: sink, port: 9, targetPort: {self.port['sink']}, protocol: TCP}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: sink-1
+  namespace: bench
+  labels:
+    kubernetes.io/service-name: sink
+addressType: IPv4
+ports:
+- {{name: sink, port: {self.port['sink']}, protocol: TCP}}
+endpoints:
+- addresses: ["127.0.0.1"]
+  conditions: {{ready: true}}
 ---
 apiVersion: gateway.networking.k8s.io/v1alpha2
 kind: TCPRoute
@@ -685,8 +725,9 @@ endpoints:
                 log("  rep%d %-8s %8.0f req/s errors=%d" % (rep + 1, dut, r["rps"], r["errors"]))
         self.results["h2"] = {"clients": c, "streams": m, "runs": res}
 
-    def h2load_probe(self, port, path):
-        r = subprocess.run(["h2load", "-n4", "-c1", "http://127.0.0.1:%d%s" % (port, path)],
+    def h2load_probe(self, port, path, extra=()):
+        r = subprocess.run(["h2load", "-n4", "-c1"] + list(extra) +
+                           ["http://127.0.0.1:%d%s" % (port, path)],
                            capture_output=True, text=True, timeout=30)
         if "4 succeeded" in r.stdout and "status codes: 4 2xx" in r.stdout:
             return None
@@ -723,60 +764,65 @@ endpoints:
 
     # ---------------------------------------------------------------- L4 and gRPC
 
+    def start_aux(self, name, mode, port):
+        argv = [os.path.join(self.tools, "grpc_backend"), str(port)] if mode == "grpc" else [
+            os.path.join(self.tools, "backend"), mode, str(port)]
+        if not os.access(argv[0], os.X_OK):
+            return "%s not built" % argv[0]
+        self.start(name, argv, LOAD_CPU)
+        if mode != "udpecho" and not self.wait_port(port, 5):
+            return "%s did not start" % name
+        return None
+
     def section_l4(self):
-        log("== L4: TCP throughput, TCP connection rate, UDP datagrams/s ==")
+        log("== L4 (--l4): TCP throughput, TCP connection rate, UDP datagrams/s ==")
         self.stop_duts()
-        self.start("sink", [os.path.join(self.tools, "backend"), "sink",
-                            str(self.port["sink"])], LOAD_CPU)
-        self.start("udpecho", [os.path.join(self.tools, "backend"), "udpecho",
-                               str(self.port["udpecho"])], LOAD_CPU)
-        self.wait_port(self.port["sink"], 5)
-        info = self.start_duts(1, "l4", l4=True)
-        res = {"info": info, "runs": {}}
-        tcp = {"direct": self.port["backend"]}
-        udp = {"direct": self.port["udpecho"]}
-        if self.available.get("archway") is None:
-            reason = self.probe_l4_archway()
-            if reason:
-                log("  archway: TCPRoute/UDPRoute not available: %s" % reason)
-                res["archway_missing"] = reason
-                log("  skipping the L4 section: Archway lacks the feature")
-                self.results["l4"] = res
-                self.stop("sink")
-                self.stop("udpecho")
+        res = {"runs": {}}
+        self.results["l4"] = res
+        for name, mode in (("sink", "sink"), ("udpecho", "udpecho")):
+            err = self.start_aux(name, mode, self.port[name])
+            if err:
+                res["skipped"] = err
                 return
-            tcp["archway"] = self.port["archway_tcp"]
-            udp["archway"] = self.port["archway_udp"]
-        else:
-            res["archway_missing"] = self.available.get("archway")
-            log("  skipping the L4 section: Archway is not available")
-            self.results["l4"] = res
-            self.stop("sink")
-            self.stop("udpecho")
+        if not os.path.exists("/usr/lib/nginx/modules/ngx_stream_module.so"):
+            log("  nginx stream module missing (libnginx-mod-stream): nginx rows unavailable")
+        info = self.start_duts(1, "l4", l4=True)
+        res["info"] = info
+        reason = self.available.get("archway") or self.probe_l4_archway()
+        if reason and not self.args.peers_anyway:
+            log("  skipped: Archway lacks TCPRoute/UDPRoute here: %s" % reason)
+            res["skipped"] = "Archway lacks TCPRoute/UDPRoute: %s" % reason
+            self.stop_duts()
             return
-        if self.available.get("nginx") is None:
-            tcp["nginx"] = self.port["nginx_tcp"]
-            udp["nginx"] = self.port["nginx_udp"]
-        if self.available.get("haproxy") is None:
-            tcp["haproxy"] = self.port["haproxy_tcp"]
-        sink_ports = {"direct": self.port["sink"]}
+        live = {d for d in DUTS if self.available.get(d) is None}
+        if reason:
+            live.discard("archway")
+            res["archway_reason"] = reason
+        tcp = [("direct", self.port["backend"], self.port["sink"])]
+        udp = [("direct", self.port["udpecho"])]
+        for d in DUTS:
+            if d in live:
+                tcp.append((d, self.port[d + "_tcp"], self.port[d + "_tcpsink"]))
+                if d + "_udp" in self.port:
+                    udp.append((d, self.port[d + "_udp"]))
         for rep in range(self.reps):
-            for name, port in tcp.items():
-                # Throughput goes through a second listener per DUT pointing at the sink:
-                # the HTTP backend would answer garbage with nothing, so the DUT's TCP
-                # listener is re-pointed by using a direct sink port for "direct" only.
-                r = self.loadgen("connrate", "127.0.0.1", port, 64, self.dur, "/")
+            for name, port, sinkport in tcp:
+                r, cpu = self.measure(name, lambda: self.loadgen(
+                    "tcpthru", "127.0.0.1", sinkport, 4, self.dur))
+                res["runs"].setdefault(("tcpthru", name), []).append(r)
+                log("  rep%d tcp-throughput %-8s %s" % (rep + 1, name, r))
+                r, cpu = self.measure(name, lambda: self.loadgen(
+                    "connrate", "127.0.0.1", port, 64, self.dur, "/"))
+                if cpu and r.get("cps"):
+                    r["cpu_us"] = cpu * 1e6 / (r["cps"] * self.dur)
                 res["runs"].setdefault(("connrate", name), []).append(r)
-                log("  rep%d connrate %-8s %s" % (rep + 1, name, r))
-            for name, port in udp.items():
-                r = self.loadgen("udp", "127.0.0.1", port, 64, self.dur, 64)
+                log("  rep%d tcp-connrate %-8s %s" % (rep + 1, name, r))
+            for name, port in udp:
+                r, cpu = self.measure(name, lambda: self.loadgen(
+                    "udp", "127.0.0.1", port, 64, self.dur, 64))
                 res["runs"].setdefault(("udp", name), []).append(r)
                 log("  rep%d udp %-8s %s" % (rep + 1, name, r))
-        del sink_ports
-        self.results["l4"] = res
         self.stop_duts()
-        self.stop("sink")
-        self.stop("udpecho")
 
     def probe_l4_archway(self):
         try:
@@ -784,17 +830,66 @@ endpoints:
                                           timeout=2) as s:
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 s.settimeout(2)
-                data = s.recv(4096)
-                if not data.startswith(b"HTTP/1.1 200"):
-                    return "TCP listener did not relay to the backend"
+                if not s.recv(4096).startswith(b"HTTP/1.1 200"):
+                    return "the TCP listener did not relay to the backend"
         except OSError as e:
             return "TCP listener: %s" % e
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.settimeout(2)
+            u.sendto(b"probe", ("127.0.0.1", self.port["archway_udp"]))
+            if u.recv(64) != b"probe":
+                return "the UDP listener did not echo"
+        except OSError as e:
+            return "UDP listener: %s" % e
+        finally:
+            u.close()
         return None
 
+    def grpc_args(self):
+        body = os.path.join(self.work, "grpc-body")
+        with open(body, "wb") as f:
+            f.write(b"\x00\x00\x00\x00\x00")  # one empty message, gRPC framing
+        return ["-d", body, "-H", "content-type: application/grpc", "-H", "te: trailers"]
+
     def section_grpc(self):
-        log("== gRPC unary (h2load, gRPC-framed POST) ==")
-        self.results["grpc"] = {"skipped": "gRPC backend not built yet"}
-        log("  skipped: no gRPC backend in bench/tools yet")
+        c, m = self.args.h2_clients, self.args.h2_streams
+        log("== gRPC unary (--grpc): h2load -c%d -m%d, gRPC-framed POST ==" % (c, m))
+        self.stop_duts()
+        res = {"runs": {}, "clients": c, "streams": m}
+        self.results["grpc"] = res
+        err = self.start_aux("grpc_backend", "grpc", self.port["grpc_backend"])
+        if err:
+            res["skipped"] = err
+            log("  skipped: " + err)
+            return
+        self.start_duts(1, "grpc", grpc=True)
+        path = "/bench.Bench/Call"
+        extra = self.grpc_args()
+        targets = [("direct", self.port["grpc_backend"])] + [
+            (d, self.port[d + "_grpc"]) for d in DUTS if self.available.get(d) is None]
+        usable = []
+        for name, port in targets:
+            why = self.h2load_probe(port, path, extra)
+            if why:
+                res["runs"][name] = why
+                log("  %s: gRPC not available: %s" % (name, why))
+            else:
+                usable.append((name, port))
+        if "archway" not in dict(usable) and not self.args.peers_anyway:
+            why = self.available.get("archway") or res["runs"].get("archway")
+            res["skipped"] = "Archway lacks GRPCRoute here: %s" % why
+            log("  skipped: " + res["skipped"])
+            self.stop_duts()
+            return
+        for rep in range(self.reps):
+            for name, port in usable:
+                r, cpu = self.measure(name if name in DUTS else "-",
+                                      lambda: self.h2load(port, path, c, m, extra))
+                r["cpu_us"] = cpu * 1e6 / (r["rps"] * self.dur) if cpu and r["rps"] else None
+                res["runs"].setdefault(name, []).append(r)
+                log("  rep%d %-8s %8.0f req/s errors=%d" % (rep + 1, name, r["rps"], r["errors"]))
+        self.stop_duts()
 
     # ---------------------------------------------------------------- report
 
@@ -958,26 +1053,66 @@ endpoints:
         l4 = self.results.get("l4")
         if l4 is not None:
             w("")
-            w("L4 (--l4)")
-            if "archway_missing" in l4 and l4["archway_missing"]:
-                w("  skipped: Archway lacks TCPRoute/UDPRoute: %s" % l4["archway_missing"])
+            w("L4 (--l4): haproxy mode tcp, nginx stream (TCP and UDP); direct = no proxy")
+            if l4.get("skipped"):
+                w("  skipped: %s" % l4["skipped"])
             else:
-                for kind, label, key in (("connrate", "TCP connections/s (1 request each)",
-                                          "cps"),
-                                         ("udp", "UDP datagram round trips/s (64 B, window 64)",
-                                          "dps")):
+                if l4.get("archway_reason"):
+                    w("  archway: not available — %s" % l4["archway_reason"])
+                for kind, label, key in (
+                        ("tcpthru", "TCP throughput, 4 connections, Gbit/s", "gbps"),
+                        ("connrate", "TCP connections/s, 64 concurrent, 1 HTTP request each",
+                         "cps"),
+                        ("udp", "UDP round trips/s, 64-byte datagrams, 64 in flight", "dps")):
                     w("  " + label)
-                    for (k, name), rr in l4["runs"].items():
-                        if k == kind:
-                            ok = [r for r in rr if key in r]
-                            c, _ = cell([r[key] for r in ok])
-                            w("    %-8s %s" % (name, c))
+                    meds = {}
+                    for name in ["direct"] + DUTS:
+                        rr = l4["runs"].get((kind, name))
+                        if rr is None:
+                            if name == "haproxy" and kind == "udp":
+                                w("    %-8s no UDP proxying in haproxy" % name)
+                            continue
+                        ok = [r for r in rr if key in r]
+                        c, meds[name] = cell([r[key] for r in ok]) if ok else ("failed", None)
+                        extra = ""
+                        if kind == "udp" and ok:
+                            extra = " lost %d" % sum(r.get("lost", 0) for r in ok)
+                        if kind == "connrate" and ok:
+                            extra = " errors %d" % sum(r.get("errors", 0) for r in ok)
+                            cu, _ = cell([r.get("cpu_us") for r in ok])
+                            if cu != "-":
+                                extra += ", DUT CPU µs/conn %s" % cu
+                        if not ok:
+                            extra = " " + str(rr[0].get("failed", ""))[:100]
+                        w("    %-8s %-26s%s" % (name, c, extra))
+                    w("    archway/nginx %s, archway/haproxy %s" % (
+                        ratio(meds.get("archway"), meds.get("nginx")),
+                        ratio(meds.get("archway"), meds.get("haproxy"))))
         gr = self.results.get("grpc")
         if gr is not None:
             w("")
-            w("gRPC (--grpc)")
-            if "skipped" in gr:
+            w("gRPC unary (--grpc), h2c to the proxy and to the backend, h2load -t1 -c%d -m%d "
+              "(nginx grpc_pass, haproxy proto h2)" % (gr.get("clients", 0),
+                                                       gr.get("streams", 0)))
+            if gr.get("skipped"):
                 w("  skipped: %s" % gr["skipped"])
+            else:
+                meds = {}
+                for name in ["direct"] + DUTS:
+                    rr = gr["runs"].get(name)
+                    if rr is None:
+                        w("  %-8s not available%s" % (name, (": " + self.available[name])
+                                                      if self.available.get(name) else ""))
+                    elif isinstance(rr, str):
+                        w("  %-8s not available: %s" % (name, rr))
+                    else:
+                        c, meds[name] = cell([r["rps"] for r in rr])
+                        cu, _ = cell([r.get("cpu_us") for r in rr])
+                        w("  %-8s %-26s CPU µs/req %-18s errors %d" % (
+                            name, c, cu, sum(max(r["errors"], 0) for r in rr)))
+                w("  archway/nginx %s, archway/haproxy %s" % (
+                    ratio(meds.get("archway"), meds.get("nginx")),
+                    ratio(meds.get("archway"), meds.get("haproxy"))))
         print("\n".join(out), flush=True)
         with open(os.path.join(self.work, "results.json"), "w") as f:
             json.dump({str(k): (str(v) if not isinstance(v, (dict, list)) else repr(v))
@@ -1027,10 +1162,13 @@ def main():
     ap.add_argument("--rate-fraction", type=float, default=0.5)
     ap.add_argument("--h2-clients", type=int, default=16)
     ap.add_argument("--h2-streams", type=int, default=10)
+    ap.add_argument("--peers-anyway", action="store_true",
+                    help="measure nginx/haproxy in --l4/--grpc even when Archway lacks them")
     ap.add_argument("--skip-h1", action="store_true", help="skip HTTP/1.1, latency and h2")
     ap.add_argument("--skip-routes", action="store_true", help="skip the route-table section")
+    # Above the default ephemeral range (32768-60999) so that no client socket holds them.
     ap.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE",
-                                                                         "38000")))
+                                                                         "61000")))
     ap.add_argument("--archway", default=os.environ.get("ARCHWAY_BIN",
                                                         os.path.join(REPO, "build", "archway")))
     ap.add_argument("--workdir", required=True)
