@@ -918,16 +918,25 @@ endpoints:
         def ratio(a, b):
             return "%.2f×" % (a / b) if a and b else "n/a"
 
+        def verdict(a, b, factor, higher_better):
+            if not a or not b:
+                return "n/a (no measurement)"
+            r = a / b
+            ok = r >= factor if higher_better else r <= factor
+            return "%s (%.2f×)" % ("MET" if ok else "NOT MET", r)
+
         def avail_note():
             for dut in DUTS:
                 if self.available.get(dut):
                     w("  %s: not available — %s" % (dut, self.available[dut]))
 
+        targets = []  # (target, verdict)
         w("")
         w("Archway benchmark — %s, %d-second runs × %d, medians (min–max)" %
           (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), self.dur, self.reps))
-        w("DUT on CPU%s (1 worker), backend + load generator on CPU%s; load average at start %s"
-          % (DUT_CPU, LOAD_CPU, self.loadavg_start))
+        w("DUT on CPU%s (1 worker), backend + load generator on CPU%s; load average at start %s, "
+          "at end %s" % (DUT_CPU, LOAD_CPU, " ".join(self.loadavg_start),
+                         " ".join(open("/proc/loadavg").read().split()[0:3])))
         avail_note()
 
         h1 = self.results.get("h1")
@@ -947,6 +956,9 @@ endpoints:
                 w("%-6d %-26s %-26s %-26s %-26s %-10s %-10s" % (
                     conns, *cells, ratio(meds["archway"], meds["nginx"]),
                     ratio(meds["archway"], meds["haproxy"])))
+                for peer in PEERS:
+                    targets.append(("HTTP/1.1 RPS c=%d ≥ 1.2× %s" % (conns, peer),
+                                    verdict(meds["archway"], meds[peer], 1.2, True)))
             w("  DUT CPU µs per request (lower is better):")
             for conns in self.args.conns:
                 parts = []
@@ -983,6 +995,9 @@ endpoints:
                 meds[name] = m99
                 w("%-10s %-24s %-24s %-24s %-10s %-8d" % (
                     name, p50, p99, p999, ach, sum(int(r["errors"]) for r in ok)))
+            for peer in PEERS:
+                targets.append(("p99 at the fixed rate ≤ %s's" % peer,
+                                verdict(meds.get("archway"), meds.get(peer), 1.0, False)))
             if meds.get("archway"):
                 w("  p99 archway/nginx %s, archway/haproxy %s (≤1.00× meets the target)" % (
                     ratio(meds.get("archway"), meds.get("nginx")),
@@ -1032,13 +1047,27 @@ endpoints:
                         if n == self.args.routes[0]:
                             base[dut] = meds[dut]
                         elif base.get(dut):
-                            c += " %+.0f%%" % ((meds[dut] / base[dut] - 1) * 100)
+                            c += " %+.1f%%" % ((meds[dut] / base[dut] - 1) * 100)
+                            if dut == "archway":
+                                chg = (meds[dut] / base[dut] - 1) * 100
+                                targets.append((
+                                    "RPS loss 1 → %d routes (%s) < 3%%" % (n, which),
+                                    "%s (%+.1f%%)" % ("MET" if chg > -3 else "NOT MET", chg)))
                         cells.append(c)
                     w("%-8d %-7s %-26s %-26s %-26s %-9s %-9s" % (
                         n, which, *cells, ratio(meds["archway"], meds["nginx"]),
                         ratio(meds["archway"], meds["haproxy"])))
             w("  (+/-%% = change of the median against %d route; target for Archway: "
               "loss < 3%% at 10,000)" % self.args.routes[0])
+            w("  DUT CPU µs per request (route lookup cost shows here even when RPS is noisy):")
+            for n in self.args.routes:
+                for which in (["first"] + (["last"] if n > 1 else [])):
+                    parts = []
+                    for dut in DUTS:
+                        rr = runs.get((n, which, dut))
+                        c, _ = cell([r.get("cpu_us") for r in rr]) if rr else ("-", None)
+                        parts.append("%s %s" % (dut, c))
+                    w("    %6d %-5s %s" % (n, which, "; ".join(parts)))
             w("  start-up (config load until serving) and RSS after start:")
             for n, inf in rt["info"].items():
                 parts = []
@@ -1113,6 +1142,11 @@ endpoints:
                 w("  archway/nginx %s, archway/haproxy %s" % (
                     ratio(meds.get("archway"), meds.get("nginx")),
                     ratio(meds.get("archway"), meds.get("haproxy"))))
+        if targets:
+            w("")
+            w("Targets (Archway, on medians; a busy machine makes single verdicts unreliable)")
+            for t, v in targets:
+                w("  %-44s %s" % (t, v))
         print("\n".join(out), flush=True)
         with open(os.path.join(self.work, "results.json"), "w") as f:
             json.dump({str(k): (str(v) if not isinstance(v, (dict, list)) else repr(v))

@@ -30,11 +30,11 @@ static const char kResponse[] =
 // Per-connection state: position in the "\r\n\r\n" matcher, the request body still to skip
 // (Content-Length of POSTs), and unsent response bytes when the socket buffer was full.
 struct Conn {
-  int match;           // bytes of "\r\n\r\n" matched so far
-  long bodyLeft;       // request body bytes still to skip
-  long clScan;         // Content-Length value being parsed in the current header block
-  int hdrState;        // tiny header scanner, see scanHeaders()
-  char* out;           // pending output
+  int match;      // bytes of "\r\n\r\n" matched so far
+  long bodyLeft;  // request body bytes still to skip
+  long clScan;    // Content-Length value being parsed in the current header block
+  int hdrState;   // tiny header scanner, see scanHeaders()
+  char* out;      // pending output
   size_t outLen, outCap;
 };
 

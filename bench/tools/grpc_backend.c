@@ -37,11 +37,10 @@ static void onSignal(int sig) {
 static const uint8_t kMessage[5] = {0, 0, 0, 0, 0};
 
 #define NV(n, v) \
-  {(uint8_t*)(n), (uint8_t*)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE}
+  { (uint8_t*)(n), (uint8_t*)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE }
 
-static ssize_t readMessage(nghttp2_session* session, int32_t streamId, uint8_t* buf,
-                           size_t length, uint32_t* flags, nghttp2_data_source* source,
-                           void* user) {
+static ssize_t readMessage(nghttp2_session* session, int32_t streamId, uint8_t* buf, size_t length,
+                           uint32_t* flags, nghttp2_data_source* source, void* user) {
   (void)source;
   (void)user;
   if (length < sizeof kMessage) return NGHTTP2_ERR_CALLBACK_FAILURE;

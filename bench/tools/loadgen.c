@@ -105,10 +105,10 @@ static long parseResponse(const char* buf, size_t len, int* status, int* closing
 struct RConn {
   int fd;
   int connected;
-  int busy;            // a request is in flight
-  int64_t next;        // next scheduled send time
-  int64_t intended;    // scheduled time of the request in flight
-  size_t sent;         // bytes of the request written (partial writes)
+  int busy;          // a request is in flight
+  int64_t next;      // next scheduled send time
+  int64_t intended;  // scheduled time of the request in flight
+  size_t sent;       // bytes of the request written (partial writes)
   char* in;
   size_t inLen;
 };
@@ -141,10 +141,10 @@ static int runRate(int conns, double rate, double secs, const char* req) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)i};
     epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
   }
-#define RECORD(t_intended, t_now)                                                  \
-  do {                                                                             \
-    if ((t_intended) >= measureStart && (t_intended) < tEnd && nlat < cap)         \
-      lat[nlat++] = (uint64_t)((t_now) - (t_intended));                            \
+#define RECORD(t_intended, t_now)                                          \
+  do {                                                                     \
+    if ((t_intended) >= measureStart && (t_intended) < tEnd && nlat < cap) \
+      lat[nlat++] = (uint64_t)((t_now) - (t_intended));                    \
   } while (0)
   struct epoll_event evs[512];
   for (;;) {
@@ -251,10 +251,11 @@ static int runRate(int conns, double rate, double secs, const char* req) {
   }
   qsort(lat, nlat, sizeof *lat, cmpU64);
 #define PCT(p) (nlat ? lat[(size_t)((p) * (double)(nlat - 1))] / 1000.0 : 0.0)
-  printf("rps=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%ld "
-         "late=%ld reconnects=%ld samples=%zu\n",
-         done / secs, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.999), PCT(1.0), errors, late,
-         reconnects, nlat);
+  printf(
+      "rps=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%ld "
+      "late=%ld reconnects=%ld samples=%zu\n",
+      done / secs, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.999), PCT(1.0), errors, late, reconnects,
+      nlat);
   return 0;
 }
 
@@ -321,8 +322,10 @@ static int runConnRate(int conns, double secs, const char* req) {
       }
       if (finished || failed) {
         if (now >= measureStart) {
-          if (failed) errors++;
-          else done++;
+          if (failed)
+            errors++;
+          else
+            done++;
         }
         epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -439,8 +442,7 @@ int main(int argc, char** argv) {
     return runConnRate(atoi(argv[4]), atof(argv[5]), req);
   }
   if (!strcmp(mode, "tcpthru") && argc == 6) return runTcpThru(atoi(argv[4]), atof(argv[5]));
-  if (!strcmp(mode, "udp") && argc == 7)
-    return runUdp(atoi(argv[4]), atof(argv[5]), atoi(argv[6]));
+  if (!strcmp(mode, "udp") && argc == 7) return runUdp(atoi(argv[4]), atof(argv[5]), atoi(argv[6]));
   fprintf(stderr, "bad arguments; see the header of loadgen.c\n");
   return 2;
 }
