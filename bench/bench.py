@@ -369,13 +369,22 @@ spec:
                     % (dut, nroutes, ready_s, info[dut]["rss_mb"]))
         return info
 
+    def log_tail(self, name):
+        try:
+            with open(os.path.join(self.work, name + ".log"), "rb") as f:
+                lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines()
+                         if ln.strip()]
+            return (": " + lines[-1][:160]) if lines else ""
+        except OSError:
+            return ""
+
     def wait_serving(self, dut, nroutes, timeout):
         p = self.procs[dut]
         deadline = time.time() + timeout
         if dut == "archway":
             while time.time() < deadline:
                 if p.poll() is not None:
-                    return "exited with code %d (see %s/archway.log)" % (p.returncode, self.work)
+                    return "exited with code %d%s" % (p.returncode, self.log_tail(dut))
                 st, _ = self.http_get(self.port["archway_admin"], "/ready", 1.0)
                 if st == 200:
                     break
@@ -386,7 +395,7 @@ spec:
         last = self.route_path(nroutes - 1) + "/x"
         while time.time() < deadline:
             if p.poll() is not None:
-                return "exited with code %d (see %s/%s.log)" % (p.returncode, self.work, dut)
+                return "exited with code %d%s" % (p.returncode, self.log_tail(dut))
             st0, body0 = self.http_get(port, self.route_path(0) + "/x", 1.0)
             st1, body1 = self.http_get(port, last, 1.0)
             if st0 == 200 and st1 == 200 and body0 == b"ok" and body1 == b"ok":
@@ -592,10 +601,19 @@ endpoints:
         return out
 
     def measure(self, name, fn):
-        """Runs fn() while accounting the DUT's CPU time; returns (result, cpu_seconds)."""
+        """Runs fn() while accounting the DUT's CPU time; returns (result, cpu_seconds).
+
+        A DUT that died during the run is marked unavailable (with its exit code) so the
+        remaining runs skip it and the table says why."""
         c0 = self.cpu_seconds(name)
         r = fn()
         c1 = self.cpu_seconds(name)
+        p = self.procs.get(name)
+        if name in DUTS and p is not None and p.poll() is not None:
+            self.available[name] = "exited with code %d during a run%s" % (
+                p.returncode, self.log_tail(name))
+            log("  %s: %s" % (name, self.available[name]))
+            self.procs.pop(name, None)
         return r, (c1 - c0 if c0 is not None and c1 is not None else None)
 
     def wrk(self, port, conns, path):
@@ -699,7 +717,8 @@ endpoints:
         res = {}
         for rep in range(self.reps):
             for name, port in self.live_targets():
-                r = self.loadgen("rate", "127.0.0.1", port, conns, rate, self.dur, path)
+                r, _ = self.measure(name, lambda: self.loadgen(
+                    "rate", "127.0.0.1", port, conns, rate, self.dur, path))
                 res.setdefault(name, []).append(r)
                 log("  rep%d %-8s %s" % (rep + 1, name, r))
         self.results["latency"] = {"rate": rate, "conns": conns, "runs": res}
@@ -719,6 +738,8 @@ endpoints:
                 usable.append((dut, port))
         for rep in range(self.reps):
             for dut, port in usable:
+                if self.available.get(dut):
+                    continue
                 r, cpu = self.measure(dut, lambda: self.h2load(port, path, c, m))
                 r["cpu_us"] = cpu * 1e6 / (r["rps"] * self.dur) if cpu and r["rps"] else None
                 res.setdefault(dut, []).append(r)
@@ -751,6 +772,8 @@ endpoints:
                 for which, idx in hits:
                     path = self.route_path(idx) + "/x"
                     for dut, port in live:
+                        if self.available.get(dut):
+                            continue
                         r, cpu = self.measure(
                             dut, lambda: self.wrk(port, self.args.route_conns, path))
                         r["cpu_us"] = cpu * 1e6 / r["requests"] if cpu and r["requests"] else None
@@ -807,6 +830,8 @@ endpoints:
                     udp.append((d, self.port[d + "_udp"]))
         for rep in range(self.reps):
             for name, port, sinkport in tcp:
+                if self.available.get(name):
+                    continue
                 r, cpu = self.measure(name, lambda: self.loadgen(
                     "tcpthru", "127.0.0.1", sinkport, 4, self.dur))
                 res["runs"].setdefault(("tcpthru", name), []).append(r)
@@ -818,6 +843,8 @@ endpoints:
                 res["runs"].setdefault(("connrate", name), []).append(r)
                 log("  rep%d tcp-connrate %-8s %s" % (rep + 1, name, r))
             for name, port in udp:
+                if self.available.get(name):
+                    continue
                 r, cpu = self.measure(name, lambda: self.loadgen(
                     "udp", "127.0.0.1", port, 64, self.dur, 64))
                 res["runs"].setdefault(("udp", name), []).append(r)
@@ -884,6 +911,8 @@ endpoints:
             return
         for rep in range(self.reps):
             for name, port in usable:
+                if self.available.get(name):
+                    continue
                 r, cpu = self.measure(name if name in DUTS else "-",
                                       lambda: self.h2load(port, path, c, m, extra))
                 r["cpu_us"] = cpu * 1e6 / (r["rps"] * self.dur) if cpu and r["rps"] else None
@@ -1162,10 +1191,10 @@ endpoints:
             if not self.port_free(port):
                 raise SystemExit("port %d (%s) is busy; choose --port-base" % (port, name))
         self.start_backends()
-        log("starting DUTs with 1 route")
-        self.start_duts(1, "routes1")
         path = self.route_path(0) + "/x"
         if not self.args.skip_h1:
+            log("starting DUTs with 1 route")
+            self.start_duts(1, "routes1")
             self.section_h1(path)
             self.section_latency(path)
             self.section_h2(path)
