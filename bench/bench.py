@@ -988,10 +988,10 @@ endpoints:
                 for peer in PEERS:
                     targets.append(("HTTP/1.1 RPS c=%d ≥ 1.2× %s" % (conns, peer),
                                     verdict(meds["archway"], meds[peer], 1.2, True)))
-            w("  DUT CPU µs per request (lower is better):")
+            w("  CPU µs per request (lower is better; direct = the bare backend):")
             for conns in self.args.conns:
                 parts = []
-                for name in DUTS:
+                for name in ["direct"] + DUTS:
                     c, _ = cell([r.get("cpu_us") for r in h1.get((name, conns), [])])
                     parts.append("%s %s" % (name, c))
                 w("    c=%-4d %s" % (conns, "; ".join(parts)))
