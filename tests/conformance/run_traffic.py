@@ -35,6 +35,7 @@ sys.path.insert(0, HERE)
 import clients  # noqa: E402
 import procs  # noqa: E402
 from traffic import world as worldmod  # noqa: E402
+from traffic import status_checks  # noqa: E402
 from traffic.compare import compare_http, canonical  # noqa: E402
 
 
@@ -620,7 +621,130 @@ class Harness:
             return None  # EndpointSlices are filled at apply time; the http_cases carry the checks.
         if name in ("TCPRouteMultipleRoutesAttachment", "UDPRouteMultipleRoutesAttachment"):
             return self.proc_multiple_routes(test, keys, expects)
+        if name in GENERATION_BUMPS:
+            return self.proc_generation_bump(name, expects)
+        if name == "GatewayModifyListeners":
+            return self.proc_modify_listeners(expects)
+        if name == "GatewayStaticAddresses":
+            return self.proc_static_addresses(expects)
+        if name == "BackendTLSPolicy":
+            return self.proc_backendtlspolicy_reconcile(keys)
         return "procedure not replayed (status-only steps)"
+
+    # ---------------------------------------------------------------- object mutations
+
+    def expect_status(self, check, timeout=60):
+        last = [None]
+
+        def ok():
+            last[0] = status_checks.evaluate(check, self.fresh_status())
+            return last[0] is None
+
+        if not procs.wait_until(ok, timeout, POLL_S):
+            raise CaseFailure("%s: %s" % (check.get("check"), last[0]))
+
+    def generation(self, key, timeout=60):
+        def get():
+            it = self.fresh_status().get(key)
+            return it and conditions_current(it) and (it.get("metadata") or {}).get("generation")
+
+        g = procs.wait_until(get, timeout, POLL_S)
+        if not g:
+            raise CaseFailure("%s %s/%s never had current status" % key)
+        return g
+
+    def patch(self, key, mutate):
+        doc = json.loads(json.dumps(self.world.objects[key]))
+        mutate(doc)
+        self.world.write([doc], "patch")
+
+    def proc_generation_bump(self, name, expects):
+        key, mutate, extra = GENERATION_BUMPS[name]
+        before = self.generation(key)
+        self.patch(key, mutate)
+        for e in expects + extra:
+            self.expect_status(e)
+        after = self.generation(key)
+        if after == before:
+            raise CaseFailure("metadata.generation stayed %s after a spec change" % before)
+
+    def proc_modify_listeners(self, expects):
+        infra = "gateway-conformance-infra"
+        add = ("Gateway", infra, "gateway-add-listener")
+        before = self.generation(add)
+        self.patch(add, lambda d: d["spec"]["listeners"].append(
+            {"name": "http", "port": 80, "protocol": "HTTP", "hostname": "data.test.com",
+             "allowedRoutes": {"namespaces": {"from": "All"}}}))
+        for e in expects[:3]:
+            self.expect_status(e)
+        if self.generation(add) == before:
+            raise CaseFailure("gateway-add-listener generation did not change")
+        rm = ("Gateway", infra, "gateway-remove-listener")
+        before = self.generation(rm)
+        if len(self.world.objects[rm]["spec"]["listeners"]) != 2:
+            raise CaseFailure("gateway-remove-listener should start with 2 listeners")
+        self.patch(rm, lambda d: d["spec"].__setitem__(
+            "listeners", [l for l in d["spec"]["listeners"] if l["name"] == "http"]))
+        for e in expects[3:]:
+            self.expect_status(e)
+        if self.generation(rm) == before:
+            raise CaseFailure("gateway-remove-listener generation did not change")
+
+    def proc_static_addresses(self, expects):
+        key = ("Gateway", "gateway-conformance-infra", "gateway-static-addresses")
+        addrs = self.world.objects[key]["spec"]["addresses"]
+        if len(addrs) != 3:
+            raise CaseFailure("spec.addresses should have 3 entries, has %d" % len(addrs))
+        invalid, unusable, usable = addrs
+        self.expect_status(expects[0])
+        self.patch(key, lambda d: d["spec"].__setitem__(
+            "addresses", [a for a in d["spec"]["addresses"] if a["value"] != invalid["value"]]))
+        for e in expects[1:4]:
+            self.expect_status(e)
+        self.patch(key, lambda d: d["spec"].__setitem__(
+            "addresses", [a for a in d["spec"]["addresses"] if a["value"] != unusable["value"]]))
+        for e in expects[4:]:
+            self.expect_status(e)
+
+        def addresses_ok():
+            st = (self.fresh_status().get(key) or {}).get("status") or {}
+            got = st.get("addresses") or []
+            return (len(got) == 1 and got[0].get("value") == usable["value"]
+                    and got[0].get("type", "IPAddress") == usable.get("type", "IPAddress"))
+
+        if not procs.wait_until(addresses_ok, 60, POLL_S):
+            raise CaseFailure("status.addresses %s, expected only %s" % (
+                ((self.fresh_status().get(key) or {}).get("status") or {}).get("addresses"), usable))
+
+    def proc_backendtlspolicy_reconcile(self, keys):
+        infra = "gateway-conformance-infra"
+        pol = ("BackendTLSPolicy", infra, "reconcile-test")
+        cm_name = "tls-checks-ca-certificate-reconcile-test"
+
+        def expect(ok):
+            for t, reason_ok, reason_bad in (("Accepted", "Accepted", "NoValidCACertificate"),
+                                             ("ResolvedRefs", "ResolvedRefs", "InvalidCACertificateRef")):
+                self.expect_status({"check": "policy_ancestor_condition",
+                                    "policy": {"kind": "BackendTLSPolicy", "name": pol[2], "namespace": infra},
+                                    "ancestor": {"name": "same-namespace", "namespace": infra},
+                                    "condition": {"type": t, "status": "True" if ok else "False",
+                                                  "reason": reason_ok if ok else reason_bad}})
+
+        expect(True)
+        original_ca = self.world.configmap_text(infra, "tls-checks-ca-certificate", "ca.crt")
+        original_refs = json.loads(json.dumps(self.world.objects[pol]["spec"]["validation"]["caCertificateRefs"]))
+        self.patch(pol, lambda d: d["spec"]["validation"].__setitem__(
+            "caCertificateRefs", [{"group": "", "kind": "ConfigMap", "name": cm_name}]))
+        expect(False)
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": cm_name, "namespace": infra},
+              "data": {"ca.crt": original_ca}}
+        keys += self.world.write([cm], "proc")
+        expect(True)
+        self.patch(("ConfigMap", infra, cm_name), lambda d: d["data"].__setitem__("ca.crt", ""))
+        expect(False)
+        self.patch(("ConfigMap", infra, cm_name), lambda d: d["data"].__setitem__("ca.crt", original_ca))
+        expect(True)
+        self.patch(pol, lambda d: d["spec"]["validation"].__setitem__("caCertificateRefs", original_refs))
 
     def _gateway_of(self, keys):
         gws = [k for k in keys if k[0] == "Gateway"]
@@ -859,7 +983,30 @@ def describe(c):
 
 # ------------------------------------------------------------------------------------- selection
 
-REPLAYED_PROCEDURES = {
+_INFRA = "gateway-conformance-infra"
+GENERATION_BUMPS = {
+    # test: (object, spec change, extra checks beyond the procedure's own "expect" steps)
+    "GatewayObservedGenerationBump": (
+        ("Gateway", _INFRA, "gateway-observed-generation-bump"),
+        lambda d: d["spec"]["listeners"].append({"name": "alternate", "hostname": "foo.com", "port": 80,
+                                                 "protocol": "HTTP",
+                                                 "allowedRoutes": {"namespaces": {"from": "All"}}}), []),
+    "GatewayClassObservedGenerationBump": (
+        ("GatewayClass", "", "gatewayclass-observed-generation-bump"),
+        lambda d: d["spec"].__setitem__("description", "new"), []),
+    "HTTPRouteObservedGenerationBump": (
+        ("HTTPRoute", _INFRA, "observed-generation-bump"),
+        lambda d: d["spec"]["rules"][0]["backendRefs"][0].__setitem__("name", "infra-backend-v2"), []),
+    "BackendTLSPolicyObservedGenerationBump": (
+        ("BackendTLSPolicy", _INFRA, "observed-generation-bump"),
+        lambda d: d["spec"]["validation"].__setitem__("hostname", "foo.example.com"),
+        [{"check": "policy_ancestor_condition",
+          "policy": {"kind": "BackendTLSPolicy", "name": "observed-generation-bump", "namespace": _INFRA},
+          "ancestor": {"name": "same-namespace", "namespace": _INFRA},
+          "condition": {"type": "Accepted", "status": "True"}}]),
+}
+
+REPLAYED_PROCEDURES = set(GENERATION_BUMPS) | {"GatewayModifyListeners", "GatewayStaticAddresses", "BackendTLSPolicy",
     "HTTPRouteWeight", "GRPCRouteWeight", "UDPRouteWeightedRouting", "TCPRouteWeightedRouting",
     "HTTPRouteReferenceGrant", "TCPRouteReferenceGrant", "UDPRouteReferenceGrant",
     "HTTPRouteRequestHeaderModifierBackendWeights", "HTTPRouteRequestPercentageMirror",
