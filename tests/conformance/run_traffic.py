@@ -62,7 +62,10 @@ READY_TIMEOUT_S = 60
 REQUIRED_CONSECUTIVE = 3
 GO_UA_H1 = "Go-http-client/1.1"
 GO_UA_H2 = "Go-http-client/2.0"
-KUBE_GROUPS = ("gateway.networking.k8s.io",)
+# Kinds that carry a status: their presence in /status with current generations
+# tells that archway has taken a change in.
+STATUS_KINDS = {"GatewayClass", "Gateway", "ListenerSet", "XListenerSet", "HTTPRoute", "GRPCRoute", "TLSRoute",
+                "TCPRoute", "UDPRoute", "BackendTLSPolicy"}
 
 
 class CaseFailure(Exception):
@@ -185,7 +188,7 @@ class Harness:
     # ---------------------------------------------------------------- apply / remove
 
     def wait_applied(self, keys, present=True):
-        relevant = [k for k in keys if k[0] not in ("Secret", "ConfigMap", "Namespace", "EndpointSlice", "Service")]
+        relevant = [k for k in keys if k[0] in STATUS_KINDS]
 
         def check():
             st = self.admin.status()
