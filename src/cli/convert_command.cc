@@ -16,7 +16,8 @@ int runConvert(const ConvertOptions& options) {
   }
   for (const auto& p : options.providers)
     if (p != convert::kProviderKong && p != convert::kProviderIngressNginx) {
-      std::fprintf(stderr, "archway convert: %s is not a supported provider (ingress-nginx, kong)\n",
+      std::fprintf(stderr,
+                   "archway convert: %s is not a supported provider (ingress-nginx, kong)\n",
                    p.c_str());
       return 2;
     }

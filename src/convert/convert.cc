@@ -21,9 +21,9 @@ constexpr size_t kMaxMatchesPerRule = 64;
 constexpr size_t kMaxListeners = 64;
 
 const std::set<std::string> kNamespacedKinds = {
-    "Ingress",     "Service",     "EndpointSlice", "Endpoints",  "TCPIngress", "UDPIngress",
-    "KongIngress", "KongPlugin",  "Secret",        "ConfigMap",  "KongConsumer",
-    "KongUpstreamPolicy"};
+    "Ingress",    "Service",    "EndpointSlice", "Endpoints",
+    "TCPIngress", "UDPIngress", "KongIngress",   "KongPlugin",
+    "Secret",     "ConfigMap",  "KongConsumer",  "KongUpstreamPolicy"};
 
 struct Canary {
   const api::Object* ingress = nullptr;
@@ -183,9 +183,9 @@ class Converter {
       Json ref = {{"group", r.value("apiGroup", "")},
                   {"kind", r.value("kind", "")},
                   {"name", r.value("name", "")}};
-      ctx_.report(ing, field + ".resource", Outcome::kConverted,
-                  "resource backend → backendRef " + r.value("kind", "") + "/" +
-                      r.value("name", ""));
+      ctx_.report(
+          ing, field + ".resource", Outcome::kConverted,
+          "resource backend → backendRef " + r.value("kind", "") + "/" + r.value("name", ""));
       return ref;
     }
     const Json& svc = backend.value("service", Json::object());
@@ -219,8 +219,8 @@ class Converter {
   }
 
   // Path match from an Ingress path; nullopt when it cannot be converted.
-  std::optional<Json> pathMatch(const api::Object& ing, const IngressPolicy& pol,
-                                const Json& p, const std::string& field, bool* isPrefix) {
+  std::optional<Json> pathMatch(const api::Object& ing, const IngressPolicy& pol, const Json& p,
+                                const std::string& field, bool* isPrefix) {
     std::string path = p.value("path", "");
     std::string type = p.value("pathType", "");
     *isPrefix = false;
@@ -236,8 +236,9 @@ class Converter {
     if (path.empty()) path = "/";
     if (pol.useRegex) {
       ctx_.report(ing, field + ".path", Outcome::kApproximated,
-                  "use-regex: '" + path + "' → RegularExpression (nginx matches it as a "
-                  "case-insensitive prefix regex; Gateway API regex dialects vary)");
+                  "use-regex: '" + path +
+                      "' → RegularExpression (nginx matches it as a "
+                      "case-insensitive prefix regex; Gateway API regex dialects vary)");
       return regex(path + ".*");
     }
     if (type == "Exact") return Json{{"path", {{"type", "Exact"}, {"value", path}}}};
@@ -262,7 +263,8 @@ class Converter {
       ctx_.report(ing, field + ".pathType", Outcome::kApproximated,
                   "ImplementationSpecific '" + path +
                       "' → PathPrefix (Kong matches a character prefix, Gateway API whole "
-                      "path segments: '" + path + "x' no longer matches)");
+                      "path segments: '" +
+                      path + "x' no longer matches)");
     else
       ctx_.report(ing, field + ".pathType", Outcome::kConverted,
                   "ImplementationSpecific '" + path + "' → PathPrefix");
@@ -364,8 +366,9 @@ class Converter {
   // ingress-nginx app-root: "/" redirects to the application root on each host.
   void addAppRoot(const api::Object& ing, const IngressPolicy& pol) {
     IngressPolicy& rp = extraPolicies_.emplace_back(pol);
-    rp.redirectAll = Json{{"path", {{"type", "ReplaceFullPath"}, {"replaceFullPath", *pol.appRoot}}},
-                          {"statusCode", 302}};
+    rp.redirectAll =
+        Json{{"path", {{"type", "ReplaceFullPath"}, {"replaceFullPath", *pol.appRoot}}},
+             {"statusCode", 302}};
     rp.methods.clear();
     rp.headers.clear();
     for (auto& [key, g] : groups_) {
@@ -404,8 +407,8 @@ class Converter {
       if (!m) return;
       e.pathMatch = *m;
       e.pathIsPrefix = prefix;
-      e.pathKey = (*m)["path"]["type"].get<std::string>() + ":" +
-                  (*m)["path"]["value"].get<std::string>();
+      e.pathKey =
+          (*m)["path"]["type"].get<std::string>() + ":" + (*m)["path"]["value"].get<std::string>();
     }
     if (pol.canary) {
       addCanary(g, ing, pol, e);
@@ -471,8 +474,10 @@ class Converter {
       ++added;
     }
     ctx_.report(ing, "spec.defaultBackend", Outcome::kConverted,
-                "catch-all HTTPRoute " + ing.name + "-default-backend on a hostname-less "
-                "listener" + (added ? ", plus a PathPrefix / rule on this Ingress's hosts" : ""));
+                "catch-all HTTPRoute " + ing.name +
+                    "-default-backend on a hostname-less "
+                    "listener" +
+                    (added ? ", plus a PathPrefix / rule on this Ingress's hosts" : ""));
   }
 
   // Matches of one rule: the path match × methods × header combinations.
@@ -514,8 +519,9 @@ class Converter {
     Json matches = expandMatches(e, nullptr);
     if (matches.size() > kMaxMatchesPerRule) {
       ctx_.report(*e.ingress, e.field, Outcome::kUnconvertible,
-                  std::to_string(matches.size()) + " matches (methods × header values) exceed "
-                  "Gateway API's 64 per rule; the path is not converted");
+                  std::to_string(matches.size()) +
+                      " matches (methods × header values) exceed "
+                      "Gateway API's 64 per rule; the path is not converted");
       return out;
     }
     Json rule = Json::object();
@@ -528,7 +534,8 @@ class Converter {
       return out;
     }
     if (pol.redirectAll) {
-      rule["filters"] = Json::array({{{"type", "RequestRedirect"}, {"requestRedirect", *pol.redirectAll}}});
+      rule["filters"] =
+          Json::array({{{"type", "RequestRedirect"}, {"requestRedirect", *pol.redirectAll}}});
       out.push_back(rule);
       return out;
     }
@@ -592,12 +599,14 @@ class Converter {
         if (cp.canaryHeaderValue)
           header = {{"name", *cp.canaryHeader}, {"value", *cp.canaryHeaderValue}};
         else if (cp.canaryHeaderPattern)
-          header = {{"type", "RegularExpression"}, {"name", *cp.canaryHeader},
+          header = {{"type", "RegularExpression"},
+                    {"name", *cp.canaryHeader},
                     {"value", *cp.canaryHeaderPattern}};
         else
           header = {{"name", *cp.canaryHeader}, {"value", "always"}};
       } else if (cp.canaryCookie) {
-        header = {{"type", "RegularExpression"}, {"name", "Cookie"},
+        header = {{"type", "RegularExpression"},
+                  {"name", "Cookie"},
                   {"value", "(^|.*;\\s*)" + *cp.canaryCookie + "=always(;.*|$)"}};
       }
       if (header.is_null()) continue;
@@ -620,12 +629,15 @@ class Converter {
       bool hasHttps = !g.secrets.empty() && !g.isDefaultBackend;
       if (g.tlsWithoutSecret && g.secrets.empty())
         ctx_.report(*g.firstIngress, "spec.tls", Outcome::kUnconvertible,
-                    "TLS for host '" + g.host + "' has no secretName (the controller's default "
-                    "certificate); add a certificateRef to listener " + prefix + "https");
+                    "TLS for host '" + g.host +
+                        "' has no secretName (the controller's default "
+                        "certificate); add a certificateRef to listener " +
+                        prefix + "https");
       ListenerBuild httpsL{prefix + "https", lhost, "HTTPS", kHttpsPort, nullptr};
       if (hasHttps) {
         Json refs = Json::array();
-        for (const auto& s : g.secrets) refs.push_back({{"group", ""}, {"kind", "Secret"}, {"name", s}});
+        for (const auto& s : g.secrets)
+          refs.push_back({{"group", ""}, {"kind", "Secret"}, {"name", s}});
         httpsL.tls = {{"certificateRefs", refs}};
         addListener(gw, httpsL, *g.firstIngress);
       }
@@ -657,7 +669,8 @@ class Converter {
                  const std::string& section, const Json& rules) {
     if (rules.empty()) return;
     for (size_t start = 0, part = 1; start < rules.size(); start += kMaxRulesPerRoute, ++part) {
-      std::string name = out_.uniqueName(kind, g.ns, part == 1 ? base : base + "-" + std::to_string(part));
+      std::string name =
+          out_.uniqueName(kind, g.ns, part == 1 ? base : base + "-" + std::to_string(part));
       Json spec = {{"parentRefs", Json::array({parentRef(g.gateway, section)})}};
       if (!g.host.empty()) spec["hostnames"] = Json::array({g.host});
       Json chunk = Json::array();
@@ -673,7 +686,7 @@ class Converter {
 
   void reportIgnoredKinds() {
     static const std::set<std::string> kUsed = {
-        "Ingress",     "IngressClass", "Service",    "TCPIngress", "UDPIngress",
+        "Ingress",     "IngressClass", "Service",           "TCPIngress",    "UDPIngress",
         "KongIngress", "KongPlugin",   "KongClusterPlugin", "EndpointSlice", "Endpoints"};
     for (const auto& o : objects_)
       if (!kUsed.count(o.kind))
@@ -691,8 +704,8 @@ class Converter {
 
 int kindRank(const std::string& kind) {
   static const std::vector<std::string> kOrder = {
-      "GatewayClass", "Gateway",         "HTTPRoute",       "GRPCRoute",
-      "TLSRoute",     "TCPRoute",        "UDPRoute",        "BackendTLSPolicy",
+      "GatewayClass",   "Gateway",           "HTTPRoute", "GRPCRoute",
+      "TLSRoute",       "TCPRoute",          "UDPRoute",  "BackendTLSPolicy",
       "ReferenceGrant", "KongClusterPlugin", "KongPlugin"};
   auto it = std::find(kOrder.begin(), kOrder.end(), kind);
   return static_cast<int>(it - kOrder.begin());
@@ -746,7 +759,8 @@ bool Output::addListener(GatewayBuild& gw, const ListenerBuild& l, std::string* 
 
 std::string Output::uniqueName(const std::string& kind, const std::string& ns, std::string name) {
   std::string candidate = name;
-  for (int i = 2; names_.count({kind, ns, candidate}); ++i) candidate = name + "-" + std::to_string(i);
+  for (int i = 2; names_.count({kind, ns, candidate}); ++i)
+    candidate = name + "-" + std::to_string(i);
   names_.insert({kind, ns, candidate});
   return candidate;
 }

@@ -32,8 +32,10 @@ const std::map<std::string, std::string> kUnconvertible = {
     {"auth-type", "basic/digest authentication is not part of Gateway API"},
     {"auth-secret", "basic/digest authentication is not part of Gateway API"},
     {"auth-realm", "basic/digest authentication is not part of Gateway API"},
-    {"auth-tls-secret", "client certificate validation is per listener (frontend TLS), not per route"},
-    {"auth-tls-verify-client", "client certificate validation is per listener (frontend TLS), not per route"},
+    {"auth-tls-secret",
+     "client certificate validation is per listener (frontend TLS), not per route"},
+    {"auth-tls-verify-client",
+     "client certificate validation is per listener (frontend TLS), not per route"},
     {"limit-rps", "rate limiting is not part of Gateway API"},
     {"limit-rpm", "rate limiting is not part of Gateway API"},
     {"limit-connections", "connection limits are not part of Gateway API"},
@@ -70,11 +72,17 @@ const std::map<std::string, std::string> kUnconvertible = {
 };
 
 // Read by other annotations' handlers.
-const std::set<std::string> kCompanions = {
-    "canary-weight-total",     "canary-by-header-value",   "canary-by-header-pattern",
-    "permanent-redirect-code", "temporal-redirect-code",   "cors-allow-origin",
-    "cors-allow-methods",      "cors-allow-headers",       "cors-expose-headers",
-    "cors-allow-credentials",  "cors-max-age"};
+const std::set<std::string> kCompanions = {"canary-weight-total",
+                                           "canary-by-header-value",
+                                           "canary-by-header-pattern",
+                                           "permanent-redirect-code",
+                                           "temporal-redirect-code",
+                                           "cors-allow-origin",
+                                           "cors-allow-methods",
+                                           "cors-allow-headers",
+                                           "cors-expose-headers",
+                                           "cors-allow-credentials",
+                                           "cors-max-age"};
 
 std::optional<Json> redirectFromUrl(const std::string& url, int code) {
   // scheme://host[:port][/path]; query strings cannot be set by RequestRedirect.
@@ -171,8 +179,9 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
         pol.replacePrefix = "/";
         pol.useRegex = false;
         rep(k, Outcome::kApproximated,
-            "capture idiom '" + v + "' → PathPrefix match with ReplacePrefixMatch '/' "
-            "(the capture-group path is reduced to its literal prefix)");
+            "capture idiom '" + v +
+                "' → PathPrefix match with ReplacePrefixMatch '/' "
+                "(the capture-group path is reduced to its literal prefix)");
       } else {
         rep(k, Outcome::kUnconvertible, "capture-group rewrites have no Gateway API equivalent");
       }
@@ -206,17 +215,21 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
       if (auto t = parseInt(get("canary-weight-total")); t && *t > 0) pol.canaryWeightTotal = *t;
       if (has("canary-by-header")) pol.canaryHeader = get("canary-by-header");
       if (has("canary-by-header-value")) pol.canaryHeaderValue = get("canary-by-header-value");
-      if (has("canary-by-header-pattern")) pol.canaryHeaderPattern = get("canary-by-header-pattern");
+      if (has("canary-by-header-pattern"))
+        pol.canaryHeaderPattern = get("canary-by-header-pattern");
       if (has("canary-by-cookie")) pol.canaryCookie = get("canary-by-cookie");
     } else if (k == "canary-weight") {
-      rep(k, Outcome::kConverted, "backend weights " + v + " (canary) / total - " + v + " (primary)");
+      rep(k, Outcome::kConverted,
+          "backend weights " + v + " (canary) / total - " + v + " (primary)");
     } else if (k == "canary-by-header") {
-      std::string how = has("canary-by-header-value")     ? "equal to '" + get("canary-by-header-value") + "'"
-                        : has("canary-by-header-pattern") ? "matching '" + get("canary-by-header-pattern") + "'"
-                                                          : "equal to 'always'";
+      std::string how =
+          has("canary-by-header-value")     ? "equal to '" + get("canary-by-header-value") + "'"
+          : has("canary-by-header-pattern") ? "matching '" + get("canary-by-header-pattern") + "'"
+                                            : "equal to 'always'";
       rep(k, Outcome::kApproximated,
-          "a rule with a header match (" + how + ") to the canary; the 'never' value that "
-          "forces the primary is not expressed");
+          "a rule with a header match (" + how +
+              ") to the canary; the 'never' value that "
+              "forces the primary is not expressed");
     } else if (k == "canary-by-cookie") {
       rep(k, Outcome::kApproximated,
           "regular-expression match on the Cookie header for '" + v + "=always'");
@@ -234,9 +247,8 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
            list("cors-allow-headers",
                 "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,"
                 "Content-Type,Range,Authorization")},
-          {"allowCredentials", has("cors-allow-credentials")
-                                   ? lower(get("cors-allow-credentials")) == "true"
-                                   : true},
+          {"allowCredentials",
+           has("cors-allow-credentials") ? lower(get("cors-allow-credentials")) == "true" : true},
           {"maxAge", parseInt(get("cors-max-age")).value_or(1728000)}};
       if (has("cors-expose-headers")) cors["exposeHeaders"] = list("cors-expose-headers", "");
       pol.filters.push_back({{"type", "CORS"}, {"cors", cors}});
@@ -268,12 +280,14 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
     } else if (k == "x-forwarded-prefix") {
       pol.filters.push_back(
           {{"type", "RequestHeaderModifier"},
-           {"requestHeaderModifier", {{"set", Json::array({{{"name", "X-Forwarded-Prefix"}, {"value", v}}})}}}});
+           {"requestHeaderModifier",
+            {{"set", Json::array({{{"name", "X-Forwarded-Prefix"}, {"value", v}}})}}}});
       rep(k, Outcome::kConverted, "RequestHeaderModifier sets X-Forwarded-Prefix");
     } else if (k == "proxy-next-upstream-tries") {
       if (auto n = parseInt(v); n && *n >= 0) {
         pol.retryAttempts = *n;
-        rep(k, Outcome::kApproximated, "retry.attempts " + v + " (nginx retries on errors and timeouts)");
+        rep(k, Outcome::kApproximated,
+            "retry.attempts " + v + " (nginx retries on errors and timeouts)");
       } else {
         rep(k, Outcome::kUnconvertible, "not a number");
       }

@@ -12,13 +12,21 @@ namespace {
 constexpr const char* kPrefix = "konghq.com/";
 const std::set<std::string> kMethods = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                         "CONNECT", "OPTIONS", "TRACE", "PATCH"};
-const std::set<std::string> kProtocols = {"http", "https", "grpc", "grpcs", "ws",
+const std::set<std::string> kProtocols = {"http", "https", "grpc", "grpcs",           "ws",
                                           "wss",  "tls",   "tcp",  "tls_passthrough", "udp"};
-const std::set<std::string> kServiceKeys = {
-    "path",          "protocol",           "connect-timeout", "read-timeout",
-    "write-timeout", "retries",            "host-header",     "client-cert",
-    "tls-verify",    "tls-verify-depth",   "ca-certificates-secrets",
-    "ca-certificates-configmaps", "upstream-policy"};
+const std::set<std::string> kServiceKeys = {"path",
+                                            "protocol",
+                                            "connect-timeout",
+                                            "read-timeout",
+                                            "write-timeout",
+                                            "retries",
+                                            "host-header",
+                                            "client-cert",
+                                            "tls-verify",
+                                            "tls-verify-depth",
+                                            "ca-certificates-secrets",
+                                            "ca-certificates-configmaps",
+                                            "upstream-policy"};
 
 // One effective setting: from an annotation or from a KongIngress field.
 struct Setting {
@@ -44,7 +52,8 @@ void addAnnotations(const api::Object& o, Settings& s) {
   if (!a.is_object()) return;
   for (auto it = a.begin(); it != a.end(); ++it)
     if (it.key().rfind(kPrefix, 0) == 0)
-      s[it.key().substr(std::string(kPrefix).size())] = {scalar(it.value()), annField(it.key()), &o};
+      s[it.key().substr(std::string(kPrefix).size())] = {scalar(it.value()), annField(it.key()),
+                                                         &o};
 }
 
 const api::Object* kongIngressFor(const api::Object& o, Context& ctx) {
@@ -66,16 +75,26 @@ void addKongIngressRoute(const api::Object& ki, Settings& s, Context& ctx) {
   for (auto it = route.begin(); it != route.end(); ++it) {
     const std::string& k = it.key();
     const Json& v = it.value();
-    if (k == "methods") set("methods", joinStrings(v), k);
-    else if (k == "protocols") set("protocols", joinStrings(v), k);
-    else if (k == "strip_path") set("strip-path", scalar(v), k);
-    else if (k == "preserve_host") set("preserve-host", scalar(v), k);
-    else if (k == "https_redirect_status_code") set("https-redirect-status-code", scalar(v), k);
-    else if (k == "regex_priority") set("regex-priority", scalar(v), k);
-    else if (k == "path_handling") set("path-handling", scalar(v), k);
-    else if (k == "snis") set("snis", joinStrings(v), k);
-    else if (k == "request_buffering") set("request-buffering", scalar(v), k);
-    else if (k == "response_buffering") set("response-buffering", scalar(v), k);
+    if (k == "methods")
+      set("methods", joinStrings(v), k);
+    else if (k == "protocols")
+      set("protocols", joinStrings(v), k);
+    else if (k == "strip_path")
+      set("strip-path", scalar(v), k);
+    else if (k == "preserve_host")
+      set("preserve-host", scalar(v), k);
+    else if (k == "https_redirect_status_code")
+      set("https-redirect-status-code", scalar(v), k);
+    else if (k == "regex_priority")
+      set("regex-priority", scalar(v), k);
+    else if (k == "path_handling")
+      set("path-handling", scalar(v), k);
+    else if (k == "snis")
+      set("snis", joinStrings(v), k);
+    else if (k == "request_buffering")
+      set("request-buffering", scalar(v), k);
+    else if (k == "response_buffering")
+      set("response-buffering", scalar(v), k);
     else if (k == "headers" && v.is_object()) {
       for (auto h = v.begin(); h != v.end(); ++h)
         s["headers." + h.key()] = {joinStrings(h.value()), "route.headers." + h.key(), &ki};
@@ -94,7 +113,8 @@ void addKongIngressProxy(const api::Object& ki, Settings& s, Context& ctx) {
         key == "read-timeout" || key == "write-timeout")
       s[key] = {scalar(it.value()), "proxy." + it.key(), &ki};
     else
-      ctx.report(ki, "proxy." + it.key(), Outcome::kUnconvertible, "unknown KongIngress proxy field");
+      ctx.report(ki, "proxy." + it.key(), Outcome::kUnconvertible,
+                 "unknown KongIngress proxy field");
   }
   if (ki.body.contains("upstream") && ctx.first("upstream:" + ki.displayName()))
     ctx.report(ki, "upstream", Outcome::kUnconvertible,
@@ -187,8 +207,10 @@ IngressPolicy kongIngressPolicy(const api::Object& ing, Context& ctx) {
       for (const auto& p : splitList(v)) {
         if (p.find(':') != std::string::npos) {
           reportAt(ctx, st, Outcome::kUnconvertible,
-                   "plugin '" + p + "' is in another namespace; an ExtensionRef filter can "
-                   "only name a local object (copy the KongPlugin into " + ing.ns + ")");
+                   "plugin '" + p +
+                       "' is in another namespace; an ExtensionRef filter can "
+                       "only name a local object (copy the KongPlugin into " +
+                       ing.ns + ")");
           continue;
         }
         std::string kind = "KongPlugin";
@@ -200,9 +222,10 @@ IngressPolicy kongIngressPolicy(const api::Object& ing, Context& ctx) {
                      "KongPlugin " + ing.ns + "/" + p + " is not in the input; referenced anyway");
           }
         }
-        pol.filters.push_back({{"type", "ExtensionRef"},
-                               {"extensionRef",
-                                {{"group", "configuration.konghq.com"}, {"kind", kind}, {"name", p}}}});
+        pol.filters.push_back(
+            {{"type", "ExtensionRef"},
+             {"extensionRef",
+              {{"group", "configuration.konghq.com"}, {"kind", kind}, {"name", p}}}});
         reportAt(ctx, st, Outcome::kConverted,
                  "plugin '" + p + "' → ExtensionRef filter to " + kind + " on every rule");
       }
@@ -223,7 +246,9 @@ IngressPolicy kongIngressPolicy(const api::Object& ing, Context& ctx) {
                  "invalid protocol list; Kong ignores the annotation, so does the conversion");
         continue;
       }
-      auto has = [&](const char* p) { return std::find(list.begin(), list.end(), p) != list.end(); };
+      auto has = [&](const char* p) {
+        return std::find(list.begin(), list.end(), p) != list.end();
+      };
       bool grpcOnly = (has("grpc") || has("grpcs")) && !has("http") && !has("https");
       protocolsHttp = has("http") || has("ws") || has("grpc");
       protocolsHttps = has("https") || has("wss") || has("grpcs");
@@ -314,8 +339,10 @@ IngressPolicy kongIngressPolicy(const api::Object& ing, Context& ctx) {
       std::string msg = "Kong answers plain-HTTP requests with " + std::to_string(code) +
                         "; Gateway API redirects only with 301/302/303/307/308, so the rules "
                         "are not attached to the HTTP listener (404 instead)";
-      if (codeSetting) reportAt(ctx, *codeSetting, Outcome::kApproximated, msg);
-      else ctx.report(ing, annField("konghq.com/protocols"), Outcome::kApproximated, msg);
+      if (codeSetting)
+        reportAt(ctx, *codeSetting, Outcome::kApproximated, msg);
+      else
+        ctx.report(ing, annField("konghq.com/protocols"), Outcome::kApproximated, msg);
     }
   } else if (codeSetting) {
     reportAt(ctx, *codeSetting, Outcome::kNote,
@@ -397,13 +424,15 @@ void kongDecorateRule(Json& rule, const api::Object& ingress, const api::Object*
     bool allPrefix = !matches.empty();
     for (const auto& m : matches) {
       const Json& p = m.value("path", Json::object());
-      if (p.value("type", "") != "PathPrefix" || (!prefix.empty() && prefix != p.value("value", "")))
+      if (p.value("type", "") != "PathPrefix" ||
+          (!prefix.empty() && prefix != p.value("value", "")))
         allPrefix = false;
       prefix = p.value("value", "");
     }
     if (allPrefix) {
       Json& rw = ensureRewrite();
-      std::string current = rw.contains("path") ? rw["path"].value("replacePrefixMatch", "") : prefix;
+      std::string current =
+          rw.contains("path") ? rw["path"].value("replacePrefixMatch", "") : prefix;
       if (!rw.contains("path") || rw["path"].value("type", "") == "ReplacePrefixMatch") {
         std::string joined = current == "/" ? sp : sp + current;
         rw["path"] = {{"type", "ReplacePrefixMatch"}, {"replacePrefixMatch", joined}};
@@ -418,12 +447,13 @@ void kongDecorateRule(Json& rule, const api::Object& ingress, const api::Object*
   if (auto it = s.find("plugins"); it != s.end()) {
     for (const auto& p : splitList(it->second.value)) {
       if (p.find(':') != std::string::npos) continue;
-      std::string kind = ctx.find("KongPlugin", service->ns, p) || !ctx.find("KongClusterPlugin", "", p)
-                             ? "KongPlugin"
-                             : "KongClusterPlugin";
-      rule["filters"].push_back({{"type", "ExtensionRef"},
-                                 {"extensionRef",
-                                  {{"group", "configuration.konghq.com"}, {"kind", kind}, {"name", p}}}});
+      std::string kind =
+          ctx.find("KongPlugin", service->ns, p) || !ctx.find("KongClusterPlugin", "", p)
+              ? "KongPlugin"
+              : "KongClusterPlugin";
+      rule["filters"].push_back(
+          {{"type", "ExtensionRef"},
+           {"extensionRef", {{"group", "configuration.konghq.com"}, {"kind", kind}, {"name", p}}}});
     }
     report(it->second, Outcome::kConverted,
            "ExtensionRef filters on every rule that routes to this Service");
@@ -475,7 +505,8 @@ void kongConvertL4(Context& ctx, Output& out) {
       const Json& b = r.value("backend", Json::object());
       std::string svc = b.value("serviceName", "");
       if (port <= 0 || port > 65535 || svc.empty() || !b.contains("servicePort")) {
-        ctx.report(*o, field, Outcome::kUnconvertible, "rule needs port, serviceName and servicePort");
+        ctx.report(*o, field, Outcome::kUnconvertible,
+                   "rule needs port, serviceName and servicePort");
         continue;
       }
       Json secrets = Json::array();
@@ -493,8 +524,8 @@ void kongConvertL4(Context& ctx, Output& out) {
         host = tls[0]["hosts"][0].get<std::string>();
       Json backend = {{"name", svc}, {"port", b["servicePort"]}};
       bool isTls = covered && !secrets.empty();
-      std::string lname = std::string(isTls ? "tls-" : "tcp-") + nameFromHost(host) + "-" +
-                          std::to_string(port);
+      std::string lname =
+          std::string(isTls ? "tls-" : "tcp-") + nameFromHost(host) + "-" + std::to_string(port);
       ListenerBuild l{lname, "", isTls ? "TLS" : "TCP", port, nullptr};
       if (isTls) {
         l.hostname = host;
@@ -510,7 +541,8 @@ void kongConvertL4(Context& ctx, Output& out) {
       }
       std::string kind = isTls && !host.empty() ? "TLSRoute" : "TCPRoute";
       std::string base = o->name + "-" + nameFromHost(host);
-      std::string name = out.uniqueName(kind, o->ns, rules.size() > 1 ? base + "-" + std::to_string(port) : base);
+      std::string name =
+          out.uniqueName(kind, o->ns, rules.size() > 1 ? base + "-" + std::to_string(port) : base);
       Json spec = {{"parentRefs", Json::array({parentRef(gwName, lname)})},
                    {"rules", Json::array({{{"backendRefs", Json::array({backend})}}})}};
       if (kind == "TLSRoute") spec["hostnames"] = Json::array({host});
@@ -535,7 +567,8 @@ void kongConvertL4(Context& ctx, Output& out) {
       const Json& b = r.value("backend", Json::object());
       std::string svc = b.value("serviceName", "");
       if (port <= 0 || port > 65535 || svc.empty() || !b.contains("servicePort")) {
-        ctx.report(*o, field, Outcome::kUnconvertible, "rule needs port, serviceName and servicePort");
+        ctx.report(*o, field, Outcome::kUnconvertible,
+                   "rule needs port, serviceName and servicePort");
         continue;
       }
       std::string lname = "udp-" + std::to_string(port);
@@ -551,8 +584,9 @@ void kongConvertL4(Context& ctx, Output& out) {
            {"metadata", makeMeta(name, o->ns)},
            {"spec",
             {{"parentRefs", Json::array({parentRef(gwName, lname)})},
-             {"rules", Json::array({{{"backendRefs",
-                                      Json::array({{{"name", svc}, {"port", b["servicePort"]}}})}}})}}}});
+             {"rules",
+              Json::array({{{"backendRefs",
+                             Json::array({{{"name", svc}, {"port", b["servicePort"]}}})}}})}}}});
       ctx.report(*o, field, Outcome::kConverted, "UDP listener " + lname + " + UDPRoute " + name);
     }
   }

@@ -23,9 +23,9 @@ struct IngressPolicy {
   std::string provider;  // kong | ingress-nginx | "" (generic)
   bool skip = false;     // the Ingress cannot be converted safely (reported by the provider)
   bool grpc = false;     // routes become GRPCRoutes
-  std::vector<std::string> methods;                                   // ORed; empty = any
+  std::vector<std::string> methods;                                       // ORed; empty = any
   std::vector<std::pair<std::string, std::vector<std::string>>> headers;  // ANDed names
-  Json filters = Json::array();                                       // added to every rule
+  Json filters = Json::array();                                           // added to every rule
   // Path rewrite: ReplacePrefixMatch (prefix paths) or ReplaceFullPath.
   std::optional<std::string> replacePrefix;
   std::optional<std::string> replaceFull;
@@ -37,8 +37,8 @@ struct IngressPolicy {
   HttpMode httpMode = HttpMode::kServe;
   int redirectCode = 0;
   bool serveHttps = true;
-  bool redirectNeedsTls = true;  // nginx ssl-redirect applies only to hosts with TLS
-  bool useRegex = false;         // nginx use-regex: every path is a regex
+  bool redirectNeedsTls = true;    // nginx ssl-redirect applies only to hosts with TLS
+  bool useRegex = false;           // nginx use-regex: every path is a regex
   std::string regexPrefix = "/~";  // kong
   std::vector<std::string> hostAliases;
   // ingress-nginx canary.

@@ -59,7 +59,6 @@ void emit(YAML::Emitter& e, const Json& j) {
   }
 }
 
-
 }  // namespace
 
 std::string toYaml(const std::vector<Json>& resources) {
