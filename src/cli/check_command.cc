@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "api/loader.h"
+#include "api/validation.h"
 #include "cli/commands.h"
 #include "translate/translator.h"
 
@@ -12,6 +13,7 @@ namespace archway::cli {
 
 int runCheck(const CheckOptions& options) {
   api::LoadResult loaded = api::loadPaths(options.paths);
+  api::validateAll(loaded);
   for (const auto& d : loaded.diagnostics) std::cerr << d.format() << "\n";
   if (loaded.inputError) return 2;
   api::Store store;
