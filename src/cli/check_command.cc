@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "api/loader.h"
+#include "api/validation.h"
 #include "cli/commands.h"
 #include "translate/translator.h"
 
@@ -138,6 +139,7 @@ bool acceptedTrue(const api::Json& conditions) {
 
 int runCheck(const CheckOptions& options) {
   api::LoadResult loaded = api::loadPaths(options.paths);
+  api::validateAll(loaded);
   for (const auto& d : loaded.diagnostics) std::cerr << d.format() << "\n";
   if (loaded.inputError) return 2;
   api::Store store;
