@@ -144,13 +144,6 @@ int runCheck(const CheckOptions& options) {
   if (loaded.inputError) return 2;
   api::Store store;
   for (auto& o : loaded.objects) store.put(std::move(o));
-  for (const auto& [key, object] : store.all())
-    for (const auto& e : object.validationErrors) {
-      auto field = e.substr(0, e.find(':'));
-      std::cerr << object.locationOf(field).format() << ": " << object.displayName() << ": " << e
-                << "\n";
-    }
-
   translate::TranslateOptions topts;
   topts.addressUsable = addressIsLocal;
   translate::TranslateResult result = translate::translate(store, topts);
