@@ -7,7 +7,7 @@ PACKAGES=(
   nlohmann-json3-dev libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   python3 python3-h2 python3-grpcio python3-yaml
-  curl nghttp2-client wrk openssl nginx haproxy iproute2 procps util-linux
+  curl nghttp2-client wrk openssl nginx libnginx-mod-stream haproxy iproute2 procps util-linux
   clang-format clang-tidy
 )
 missing=()

@@ -29,7 +29,7 @@ Json plainScalar(const std::string& s) {
   {
     size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
     if (i < s.size() && std::all_of(s.begin() + static_cast<long>(i), s.end(),
-                                     [](char c) { return c >= '0' && c <= '9'; })) {
+                                    [](char c) { return c >= '0' && c <= '9'; })) {
       try {
         size_t used = 0;
         long long v = std::stoll(s, &used, 10);
@@ -49,11 +49,11 @@ Json plainScalar(const std::string& s) {
   }
   // Floats: only forms that look numeric ("1.5", "-2e3", ".inf" is kept as a string).
   {
-    bool looksNumeric = std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-                        std::all_of(s.begin(), s.end(), [](char c) {
-                          return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' ||
-                                 c == '-' || c == '+';
-                        });
+    bool looksNumeric =
+        std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+        std::all_of(s.begin(), s.end(), [](char c) {
+          return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+';
+        });
     if (looksNumeric) {
       try {
         size_t used = 0;
@@ -112,14 +112,13 @@ void collectObjects(Json doc, const std::string& file, int line,
   SourceLocation loc{file, line};
   if (doc.is_null()) return;  // empty document
   if (!doc.is_object()) {
-    out.diagnostics.push_back({Diagnostic::Severity::kError, loc,
-                               "document is not a mapping (got " + std::string(doc.type_name()) +
-                                   "); skipped"});
+    out.diagnostics.push_back(
+        {Diagnostic::Severity::kError, loc,
+         "document is not a mapping (got " + std::string(doc.type_name()) + "); skipped"});
     return;
   }
   std::string kind = stringField(doc, "kind");
-  if (kind.ends_with("List") && doc.contains("items") &&
-      doc["items"].is_array()) {
+  if (kind.ends_with("List") && doc.contains("items") && doc["items"].is_array()) {
     size_t i = 0;
     for (auto& item : doc["items"]) {
       std::string itemPath = pathPrefix + "items[" + std::to_string(i) + "]";
@@ -132,8 +131,8 @@ void collectObjects(Json doc, const std::string& file, int line,
       auto itemLines = std::make_shared<FieldLines>();
       if (lines) {
         std::string prefix = itemPath + ".";
-        for (auto it = lines->lower_bound(prefix); it != lines->end() && it->first.starts_with(prefix);
-             ++it) {
+        for (auto it = lines->lower_bound(prefix);
+             it != lines->end() && it->first.starts_with(prefix); ++it) {
           itemLines->emplace(it->first.substr(prefix.size()), it->second);
         }
       }
@@ -146,12 +145,12 @@ void collectObjects(Json doc, const std::string& file, int line,
   o.apiVersion = stringField(doc, "apiVersion");
   o.kind = kind;
   if (o.apiVersion.empty() || o.kind.empty()) {
-    out.diagnostics.push_back({Diagnostic::Severity::kError, loc,
-                               "object has no apiVersion or kind; skipped"});
+    out.diagnostics.push_back(
+        {Diagnostic::Severity::kError, loc, "object has no apiVersion or kind; skipped"});
     return;
   }
-  const Json& md = doc.contains("metadata") && doc["metadata"].is_object() ? doc["metadata"]
-                                                                            : Json::object();
+  const Json& md =
+      doc.contains("metadata") && doc["metadata"].is_object() ? doc["metadata"] : Json::object();
   o.name = stringField(md, "name");
   o.ns = stringField(md, "namespace");
   o.creationTimestamp = stringField(md, "creationTimestamp");
@@ -159,8 +158,8 @@ void collectObjects(Json doc, const std::string& file, int line,
     o.generation = std::max<int64_t>(1, it->get<int64_t>());
   }
   if (o.name.empty()) {
-    out.diagnostics.push_back({Diagnostic::Severity::kError, loc,
-                               o.kind + ": metadata.name: Required value; skipped"});
+    out.diagnostics.push_back(
+        {Diagnostic::Severity::kError, loc, o.kind + ": metadata.name: Required value; skipped"});
     return;
   }
   o.body = std::move(doc);
@@ -223,13 +222,15 @@ std::vector<std::string> expandPaths(const std::vector<std::string>& paths,
     if (ec || !fs::exists(status)) {
       if (inputError) *inputError = true;
       if (diagnostics) {
-        diagnostics->push_back({Diagnostic::Severity::kError, {p, 0}, "cannot read: no such file or directory"});
+        diagnostics->push_back(
+            {Diagnostic::Severity::kError, {p, 0}, "cannot read: no such file or directory"});
       }
       continue;
     }
     if (fs::is_directory(status)) {
       std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
+      for (auto it = fs::recursive_directory_iterator(
+               p, fs::directory_options::skip_permission_denied, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (it->is_regular_file(ec) && isManifest(it->path())) found.push_back(it->path().string());
       }
@@ -259,8 +260,10 @@ LoadResult loadPaths(const std::vector<std::string>& paths) {
     }
     if (text.size() > kMaxManifestBytes) {
       out.inputError = true;
-      out.diagnostics.push_back({Diagnostic::Severity::kError, {file, 0},
-                                 "file larger than " + std::to_string(kMaxManifestBytes) + " bytes"});
+      out.diagnostics.push_back(
+          {Diagnostic::Severity::kError,
+           {file, 0},
+           "file larger than " + std::to_string(kMaxManifestBytes) + " bytes"});
       continue;
     }
     LoadResult one = decodeText(text, file);

@@ -68,8 +68,7 @@ void Store::put(Object object) {
 
 bool Store::erase(const ObjectKey& key) { return objects_.erase(key) > 0; }
 
-const Object* Store::find(std::string_view kind, std::string_view ns,
-                          std::string_view name) const {
+const Object* Store::find(std::string_view kind, std::string_view ns, std::string_view name) const {
   auto it = objects_.find(ObjectKey{std::string(kind), std::string(ns), std::string(name)});
   return it == objects_.end() ? nullptr : &it->second;
 }
