@@ -61,8 +61,9 @@ void H2Exchange::abortTimeout() {
   event_.notify();
 }
 
-ssize_t H2Exchange::readRequestBody(nghttp2_session*, int32_t streamId, uint8_t* buf, size_t length,
-                                    uint32_t* flags, nghttp2_data_source* source, void* user) {
+ssize_t H2Exchange::readRequestBody(nghttp2_session*, int32_t streamId, uint8_t* buf,
+                                    size_t length, uint32_t* flags, nghttp2_data_source* source,
+                                    void* user) {
   auto* c = static_cast<H2Connection*>(user);
   H2Exchange* x = c->exchangeOf(streamId);
   if (!x || x != source->ptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

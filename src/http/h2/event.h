@@ -15,8 +15,8 @@ class Event {
  public:
   explicit Event(asio::io_context& io) : timer_(io) {}
   // Waits for notify(); false when `timeout` passed first.
-  Awaitable<bool> wait(
-      std::chrono::steady_clock::duration timeout = std::chrono::steady_clock::duration::max()) {
+  Awaitable<bool> wait(std::chrono::steady_clock::duration timeout =
+                           std::chrono::steady_clock::duration::max()) {
     if (set_) {
       set_ = false;
       co_return true;

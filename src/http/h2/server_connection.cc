@@ -4,9 +4,9 @@
 #include <charconv>
 #include <cstring>
 
-#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <spdlog/spdlog.h>
 
 #include "net/limits.h"
 #include "proxy/http_proxy.h"
@@ -179,7 +179,8 @@ ssize_t Stream::readData(nghttp2_session* session, int32_t streamId, uint8_t* bu
     if (s->trailers_) {
       std::vector<nghttp2_nv> nva;
       for (const auto& h : *s->trailers_) {
-        if (h.name.empty() || h.name[0] == ':' || isHopByHop(h.name) || hasUpper(h.name)) continue;
+        if (h.name.empty() || h.name[0] == ':' || isHopByHop(h.name) || hasUpper(h.name))
+          continue;
         nva.push_back(makeNv(h.name, h.value));
       }
       if (nghttp2_submit_trailer(session, streamId, nva.data(), nva.size()) == 0)
@@ -196,8 +197,8 @@ ssize_t Stream::readData(nghttp2_session* session, int32_t streamId, uint8_t* bu
 // --- ServerConnection --------------------------------------------------------------------
 
 ServerConnection::ServerConnection(runtime::Worker& worker,
-                                   std::unique_ptr<net::Transport> transport, runtime::PortKey key,
-                                   ConnectionInfo info)
+                                   std::unique_ptr<net::Transport> transport,
+                                   runtime::PortKey key, ConnectionInfo info)
     : worker_(worker),
       transport_(std::move(transport)),
       key_(std::move(key)),
@@ -241,9 +242,7 @@ bool ServerConnection::init() {
   nghttp2_option_set_max_continuations(opt, net::kH2MaxContinuations);
   nghttp2_option_set_max_outbound_ack(opt, net::kH2MaxOutboundAcks);
   nghttp2_option_set_max_settings(opt, net::kH2MaxSettingsEntries);
-  // nghttp2's own limit is a looser backstop behind our token bucket (takeResetToken).
-  nghttp2_option_set_stream_reset_rate_limit(opt, 2 * net::kH2ResetBurst,
-                                             2 * net::kH2ResetRatePerSecond);
+  nghttp2_option_set_stream_reset_rate_limit(opt, net::kH2ResetBurst, net::kH2ResetRatePerSecond);
   int rv = nghttp2_session_server_new2(&session_, cbs, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
@@ -269,8 +268,8 @@ bool ServerConnection::takeResetToken() {
   auto now = runtime::Clock::now();
   double elapsed = std::chrono::duration<double>(now - resetRefill_).count();
   resetRefill_ = now;
-  resetTokens_ =
-      std::min<double>(net::kH2ResetBurst, resetTokens_ + elapsed * net::kH2ResetRatePerSecond);
+  resetTokens_ = std::min<double>(net::kH2ResetBurst,
+                                  resetTokens_ + elapsed * net::kH2ResetRatePerSecond);
   if (resetTokens_ < 1) return false;
   resetTokens_ -= 1;
   return true;
@@ -480,9 +479,8 @@ void ServerConnection::finishIfIdle() {
 void ServerConnection::drain() {
   if (draining_ || !session_) return;
   draining_ = true;
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
-                        nullptr, 0);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                        NGHTTP2_NO_ERROR, nullptr, 0);
   wantWrite();
   finishIfIdle();
 }
@@ -534,8 +532,7 @@ Awaitable<void> ServerConnection::writeLoop() {
     if (!wbuf.empty()) {
       asio::const_buffer b(wbuf.data(), wbuf.size());
       writeTimer_.setDeadline(net::kDownstreamWriteTimeout);
-      std::error_code ec =
-          co_await transport_->writeAll(std::span<const asio::const_buffer>(&b, 1));
+      std::error_code ec = co_await transport_->writeAll(std::span<const asio::const_buffer>(&b, 1));
       writeTimer_.clearDeadline();
       if (ec) {
         failed_ = closing_ = true;
@@ -558,8 +555,8 @@ Awaitable<void> ServerConnection::run(std::string initial) {
   if (!init()) co_return;
   setDeadline(net::kKeepAliveIdleTimeout);
   asio::co_spawn(worker_.io(), writeLoop(), asio::detached);
-  bool ok =
-      initial.empty() || feed(reinterpret_cast<const uint8_t*>(initial.data()), initial.size());
+  bool ok = initial.empty() ||
+            feed(reinterpret_cast<const uint8_t*>(initial.data()), initial.size());
   wantWrite();
   if (ok && worker_.draining()) drain();
   std::vector<uint8_t> buf(net::kDownstreamReadBuffer);
