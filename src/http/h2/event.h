@@ -14,17 +14,22 @@ namespace archway::http::h2 {
 class Event {
  public:
   explicit Event(asio::io_context& io) : timer_(io) {}
+  // Waits for notify() (no default arguments and no co_await inside conditions: GCC 12
+  // miscompiles both in coroutines).
+  Awaitable<void> wait() {
+    if (!set_) {
+      timer_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await timer_.async_wait(kNoThrow);
+    }
+    set_ = false;
+  }
   // Waits for notify(); false when `timeout` passed first.
-  Awaitable<bool> wait(std::chrono::steady_clock::duration timeout =
-                           std::chrono::steady_clock::duration::max()) {
+  Awaitable<bool> waitFor(std::chrono::steady_clock::duration timeout) {
     if (set_) {
       set_ = false;
       co_return true;
     }
-    if (timeout == std::chrono::steady_clock::duration::max())
-      timer_.expires_at(std::chrono::steady_clock::time_point::max());
-    else
-      timer_.expires_after(timeout);
+    timer_.expires_after(timeout);
     co_await timer_.async_wait(kNoThrow);
     bool woke = set_;
     set_ = false;

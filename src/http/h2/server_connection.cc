@@ -65,7 +65,8 @@ Awaitable<BodyResult> Stream::readBody(std::string& out) {
   if (bodyTaken_) co_return bodyResult_;
   bodyTaken_ = true;
   while (!requestComplete_ && !closed_ && !bodyTooLarge_) {
-    if (!co_await event_.wait(net::kBodyReadTimeout)) {
+    bool woke = co_await event_.waitFor(net::kBodyReadTimeout);
+    if (!woke) {
       if (!closed_) {
         nghttp2_submit_rst_stream(conn_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
         conn_.wantWrite();
@@ -122,7 +123,8 @@ void Stream::resumeData() {
 
 Awaitable<bool> Stream::waitDrained() {
   while (!closed_ && !conn_.closing_ && out_.size() - outPos_ > net::kH2StreamSendBuffer) {
-    if (!co_await event_.wait(net::kDownstreamWriteTimeout)) {
+    bool woke = co_await event_.waitFor(net::kDownstreamWriteTimeout);
+    if (!woke) {
       // The client's window stayed shut: give up on this stream only.
       if (!closed_) {
         nghttp2_submit_rst_stream(conn_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
@@ -147,7 +149,8 @@ Awaitable<bool> Stream::sendBody(std::span<const asio::const_buffer> data, bool 
     responseEnded_ = true;
   }
   resumeData();
-  co_return co_await waitDrained();
+  bool drained = co_await waitDrained();
+  co_return drained;
 }
 
 Awaitable<bool> Stream::sendTrailers(const HeaderMap& trailers) {
