@@ -53,8 +53,16 @@ const llhttp_settings_t* ServerConnection::settings() {
 
 ServerConnection::ServerConnection(runtime::Worker& worker, asio::ip::tcp::socket socket,
                                    runtime::PortKey key)
-    : worker_(worker), socket_(std::move(socket)), key_(std::move(key)),
+    : ServerConnection(worker, std::make_unique<net::Transport>(std::move(socket)), std::move(key)) {}
+
+ServerConnection::ServerConnection(runtime::Worker& worker,
+                                   std::unique_ptr<net::Transport> transport, runtime::PortKey key)
+    : worker_(worker), transport_(std::move(transport)), socket_(*transport_), key_(std::move(key)),
       buf_(net::kDownstreamReadBuffer) {
+  if (socket_.secure()) {
+    info_.scheme = "https";
+    info_.sni = socket_.serverName();
+  }
   link(&worker_.timers());
   worker_.addConnection(this);
   std::error_code ec;
@@ -495,7 +503,8 @@ Awaitable<bool> ServerConnection::sendBody(std::span<const asio::const_buffer> d
 
 namespace {
 
-Awaitable<void> relay(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, runtime::Timed& idle) {
+template <typename From, typename To>
+Awaitable<void> relay(From& from, To& to, runtime::Timed& idle) {
   std::vector<char> buf(16 * 1024);
   for (;;) {
     idle.setDeadline(net::kTunnelIdleTimeout);

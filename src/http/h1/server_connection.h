@@ -18,6 +18,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include "http/stream.h"
+#include "net/transport.h"
 #include "runtime/timed.h"
 #include "runtime/worker.h"
 
@@ -28,6 +29,9 @@ class ServerConnection : public ServerStream,
                          public runtime::DownstreamConnection {
  public:
   ServerConnection(runtime::Worker& worker, asio::ip::tcp::socket socket, runtime::PortKey key);
+  // Over a transport (plain, or TLS after the handshake; see http/dispatch.h).
+  ServerConnection(runtime::Worker& worker, std::unique_ptr<net::Transport> transport,
+                   runtime::PortKey key);
   ~ServerConnection() override;
 
   // Owns the connection for its whole life.
@@ -73,7 +77,8 @@ class ServerConnection : public ServerStream,
   static const llhttp_settings_t* settings();
 
   runtime::Worker& worker_;
-  asio::ip::tcp::socket socket_;
+  std::unique_ptr<net::Transport> transport_;
+  net::Transport& socket_;
   runtime::PortKey key_;
   ConnectionInfo info_;
   llhttp_t parser_;
