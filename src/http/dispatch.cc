@@ -12,7 +12,7 @@ const std::vector<std::string>& downstreamAlpn() {
   return kAlpn;
 }
 
-void serveHttpConnection(runtime::Worker& worker, std::unique_ptr<net::Transport> transport,
+void serveHttpConnection(runtime::Worker& worker, std::unique_ptr<net::ByteStream> transport,
                          const runtime::PortKey& key) {
   auto conn = std::make_unique<h1::ServerConnection>(worker, std::move(transport), key);
   asio::co_spawn(worker.io(), h1::ServerConnection::serve(std::move(conn)), asio::detached);

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "net/transport.h"
+#include "net/byte_stream.h"
 #include "runtime/worker.h"
 
 namespace archway::http {
@@ -18,7 +18,7 @@ const std::vector<std::string>& downstreamAlpn();
 
 // Takes ownership of an accepted (and, for TLS, handshaken) connection and serves it on
 // the worker's loop.
-void serveHttpConnection(runtime::Worker& worker, std::unique_ptr<net::Transport> transport,
+void serveHttpConnection(runtime::Worker& worker, std::unique_ptr<net::ByteStream> transport,
                          const runtime::PortKey& key);
 
 }  // namespace archway::http

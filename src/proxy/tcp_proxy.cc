@@ -2,13 +2,13 @@
 
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ssl/error.hpp>
 #include <asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include "http/stream.h"
 #include "net/limits.h"
@@ -17,9 +17,12 @@ namespace archway::proxy {
 
 using http::kNoThrow;
 
-TcpRelay::TcpRelay(runtime::Worker& worker, std::unique_ptr<net::Transport> downstream,
+TcpRelay::TcpRelay(runtime::Worker& worker, std::unique_ptr<net::ByteStream> downstream,
                    runtime::PortKey key, stats::ListenerStats* stats)
-    : worker_(worker), down_(std::move(downstream)), up_(worker.io()), key_(std::move(key)),
+    : worker_(worker),
+      down_(std::move(downstream)),
+      up_(worker.io()),
+      key_(std::move(key)),
       stats_(stats) {
   link(&worker_.timers());
   worker_.addConnection(this);
@@ -130,7 +133,7 @@ void serveTcpPort(runtime::Worker& worker, asio::ip::tcp::socket socket,
   std::error_code ec;
   socket.set_option(asio::ip::tcp::no_delay(true), ec);
   auto relay = std::make_unique<TcpRelay>(
-      worker, std::make_unique<net::Transport>(std::move(socket)), key, ls);
+      worker, std::make_unique<net::ByteStream>(std::move(socket)), key, ls);
   asio::co_spawn(worker.io(), TcpRelay::run(std::move(relay), config, route), asio::detached);
 }
 

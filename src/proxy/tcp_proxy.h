@@ -9,7 +9,7 @@
 
 #include <asio/awaitable.hpp>
 
-#include "net/transport.h"
+#include "net/byte_stream.h"
 #include "proxy/l4.h"
 #include "runtime/config.h"
 #include "runtime/timed.h"
@@ -19,7 +19,7 @@ namespace archway::proxy {
 
 class TcpRelay : public runtime::Timed, public runtime::DownstreamConnection {
  public:
-  TcpRelay(runtime::Worker& worker, std::unique_ptr<net::Transport> downstream,
+  TcpRelay(runtime::Worker& worker, std::unique_ptr<net::ByteStream> downstream,
            runtime::PortKey key, stats::ListenerStats* stats);
   ~TcpRelay() override;
 
@@ -43,7 +43,7 @@ class TcpRelay : public runtime::Timed, public runtime::DownstreamConnection {
   void abort();
 
   runtime::Worker& worker_;
-  std::unique_ptr<net::Transport> down_;
+  std::unique_ptr<net::ByteStream> down_;
   asio::ip::tcp::socket up_;
   runtime::PortKey key_;
   stats::ListenerStats* stats_;

@@ -1,9 +1,9 @@
 #include "proxy/udp_proxy.h"
 
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/address.hpp>
-#include <spdlog/spdlog.h>
 
 #include "http/stream.h"
 #include "net/limits.h"
@@ -30,7 +30,10 @@ struct UdpListener::Session : runtime::Timed {
 };
 
 UdpListener::UdpListener(runtime::Worker& worker, runtime::PortKey key)
-    : worker_(worker), key_(std::move(key)), socket_(worker.io()), buf_(net::kMaxUdpDatagramBytes),
+    : worker_(worker),
+      key_(std::move(key)),
+      socket_(worker.io()),
+      buf_(net::kMaxUdpDatagramBytes),
       upBuf_(net::kMaxUdpDatagramBytes) {}
 
 UdpListener::~UdpListener() {
@@ -82,8 +85,8 @@ void UdpListener::remove(const std::shared_ptr<Session>& s) {
 }
 
 std::shared_ptr<UdpListener::Session> UdpListener::findOrCreate(
-    const asio::ip::udp::endpoint& client, const std::shared_ptr<const runtime::RuntimeConfig>& config,
-    stats::ListenerStats* stats) {
+    const asio::ip::udp::endpoint& client,
+    const std::shared_ptr<const runtime::RuntimeConfig>& config, stats::ListenerStats* stats) {
   auto it = sessions_.find(client);
   if (it != sessions_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second->lruPos);

@@ -33,8 +33,7 @@ class Reader {
   bool u24(uint32_t* v) {
     if (d_.size() < 3) return false;
     *v = (static_cast<uint32_t>(static_cast<uint8_t>(d_[0])) << 16) |
-         (static_cast<uint32_t>(static_cast<uint8_t>(d_[1])) << 8) |
-         static_cast<uint8_t>(d_[2]);
+         (static_cast<uint32_t>(static_cast<uint8_t>(d_[1])) << 8) | static_cast<uint8_t>(d_[2]);
     d_.remove_prefix(3);
     return true;
   }
@@ -161,8 +160,8 @@ HelloStatus parseClientHello(std::string_view data, ClientHelloInfo* info) {
     if (static_cast<uint8_t>(rest[0]) != kHandshakeRecord) return HelloStatus::kNotTls;
     if (rest.size() >= 2 && static_cast<uint8_t>(rest[1]) != 3) return HelloStatus::kNotTls;
     if (rest.size() < kRecordHeader) return HelloStatus::kNeedMore;
-    size_t len = (static_cast<size_t>(static_cast<uint8_t>(rest[3])) << 8) |
-                 static_cast<uint8_t>(rest[4]);
+    size_t len =
+        (static_cast<size_t>(static_cast<uint8_t>(rest[3])) << 8) | static_cast<uint8_t>(rest[4]);
     if (len == 0 || len > kMaxRecordPayload) return HelloStatus::kNotTls;
     if (pos + kRecordHeader + len > kMaxClientHelloBytes) return HelloStatus::kNotTls;
     if (rest.size() < kRecordHeader + len) {

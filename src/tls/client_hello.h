@@ -29,10 +29,10 @@ enum class HelloStatus {
 };
 
 struct ClientHelloInfo {
-  std::string serverName;          // lower-cased host_name from SNI; empty when absent
-  std::vector<std::string> alpn;   // protocols offered, in client order
-  uint16_t legacyVersion = 0;      // ClientHello.legacy_version
-  size_t bytes = 0;                // bytes of `data` the ClientHello records occupy
+  std::string serverName;         // lower-cased host_name from SNI; empty when absent
+  std::vector<std::string> alpn;  // protocols offered, in client order
+  uint16_t legacyVersion = 0;     // ClientHello.legacy_version
+  size_t bytes = 0;               // bytes of `data` the ClientHello records occupy
 };
 
 HelloStatus parseClientHello(std::string_view data, ClientHelloInfo* info);

@@ -54,8 +54,8 @@ std::vector<X509Ptr> readCerts(const std::string& pem) {
 
 void commonSettings(SSL_CTX* ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_cipher_list(ctx, kTls12Ciphers);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 }
@@ -135,7 +135,8 @@ std::shared_ptr<asio::ssl::context> makeServerContext(const snapshot::Listener& 
   for (const auto& cert : listener.certificates)
     if (!useCertificate(c, cert, error)) return nullptr;
   // Resumption is scoped to this context (one listener); required with client auth.
-  std::string sid = fmt::format("{}/{}/{}", listener.gatewayNs, listener.gatewayName, listener.name);
+  std::string sid =
+      fmt::format("{}/{}/{}", listener.gatewayNs, listener.gatewayName, listener.name);
   if (sid.size() > SSL_MAX_SID_CTX_LENGTH) sid.resize(SSL_MAX_SID_CTX_LENGTH);
   SSL_CTX_set_session_id_context(c, reinterpret_cast<const unsigned char*>(sid.data()),
                                  static_cast<unsigned int>(sid.size()));
@@ -158,7 +159,8 @@ std::shared_ptr<asio::ssl::context> makeServerContext(const snapshot::Listener& 
     STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
     for (const auto& ca : cas) {
       X509_STORE_add_cert(store, ca.get());
-      if (X509_NAME* n = X509_NAME_dup(X509_get_subject_name(ca.get()))) sk_X509_NAME_push(names, n);
+      if (X509_NAME* n = X509_NAME_dup(X509_get_subject_name(ca.get())))
+        sk_X509_NAME_push(names, n);
     }
     SSL_CTX_set_client_CA_list(c, names);
     if (cas.empty() && !v->allowInsecureFallback) {
@@ -249,10 +251,10 @@ bool leafMatchesSans(X509* leaf, const std::vector<std::string>& wanted) {
 
 int verifySans(int ok, X509_STORE_CTX* store) {
   if (!ok || X509_STORE_CTX_get_error_depth(store) != 0) return ok;
-  auto* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  const auto* tls = ssl ? static_cast<const snapshot::BackendTls*>(SSL_get_ex_data(ssl, sanIndex()))
-                        : nullptr;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  const auto* tls =
+      ssl ? static_cast<const snapshot::BackendTls*>(SSL_get_ex_data(ssl, sanIndex())) : nullptr;
   if (!tls) return 0;
   if (!leafMatchesSans(X509_STORE_CTX_get_current_cert(store), tls->subjectAltNames)) {
     X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH);

@@ -1,13 +1,13 @@
 #include "tls/front_end.h"
 
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <spdlog/spdlog.h>
 
 #include "http/dispatch.h"
 #include "http/stream.h"
+#include "net/byte_stream.h"
 #include "net/limits.h"
-#include "net/transport.h"
 #include "proxy/tcp_proxy.h"
 #include "runtime/config.h"
 #include "tls/client_hello.h"
@@ -95,7 +95,7 @@ asio::awaitable<void> serve(runtime::Worker& worker, asio::ip::tcp::socket socke
   if (listener.tlsPassthrough) {
     const proxy::L4RouteSet* route = port->l4->route(index, info.serverName, true);
     auto relay = std::make_unique<proxy::TcpRelay>(
-        worker, std::make_unique<net::Transport>(std::move(socket), std::move(hello)), key, ls);
+        worker, std::make_unique<net::ByteStream>(std::move(socket), std::move(hello)), key, ls);
     co_await proxy::TcpRelay::run(std::move(relay), config, route);
     co_return;
   }
@@ -105,7 +105,7 @@ asio::awaitable<void> serve(runtime::Worker& worker, asio::ip::tcp::socket socke
     stats::inc(ls->handshakeFailures);
     co_return;
   }
-  auto transport = std::make_unique<net::Transport>(std::move(socket), std::move(hello));
+  auto transport = std::make_unique<net::ByteStream>(std::move(socket), std::move(hello));
   auto& tls = transport->attachTls(*l4.serverTls);
   guard.retarget(&transport->tcp());
   guard.setDeadline(net::kTlsHandshakeTimeout);

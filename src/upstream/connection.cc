@@ -36,7 +36,7 @@ const llhttp_settings_t* Connection::settings() {
 }
 
 Connection::Connection(asio::io_context& io, runtime::TimedList* timers, stats::BackendStats* stats)
-    : transport_(std::make_unique<net::Transport>(asio::ip::tcp::socket(io))), stats_(stats),
+    : transport_(std::make_unique<net::ByteStream>(asio::ip::tcp::socket(io))), stats_(stats),
       buf_(net::kUpstreamReadBuffer) {
   link(timers);
   llhttp_init(&parser_, HTTP_RESPONSE, settings());

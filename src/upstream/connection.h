@@ -18,7 +18,7 @@
 
 #include "http/message.h"
 #include "http/stream.h"
-#include "net/transport.h"
+#include "net/byte_stream.h"
 #include "runtime/timed.h"
 #include "snapshot/snapshot.h"
 #include "stats/stats.h"
@@ -83,7 +83,7 @@ class Connection : public runtime::Timed {
   bool execute();
   http::Awaitable<UpstreamError> readMore();
 
-  std::unique_ptr<net::Transport> transport_;
+  std::unique_ptr<net::ByteStream> transport_;
   stats::BackendStats* stats_;
   llhttp_t parser_;
   std::vector<char> buf_;

@@ -97,7 +97,8 @@ TEST(ClientHello, RejectsGarbageEarly) {
   EXPECT_EQ(parseClientHello("G", &info), HelloStatus::kNotTls);
   EXPECT_EQ(parseClientHello(std::string("\x16\x09", 2), &info), HelloStatus::kNotTls);
   // A handshake record that is not a ClientHello (ServerHello type 2).
-  EXPECT_EQ(parseClientHello(std::string("\x16\x03\x01\x00\x10\x02", 6), &info), HelloStatus::kNotTls);
+  EXPECT_EQ(parseClientHello(std::string("\x16\x03\x01\x00\x10\x02", 6), &info),
+            HelloStatus::kNotTls);
   // Zero-length and over-long records.
   EXPECT_EQ(parseClientHello(std::string("\x16\x03\x01\x00\x00", 5), &info), HelloStatus::kNotTls);
   EXPECT_EQ(parseClientHello(std::string("\x16\x03\x01\x48\x01", 5), &info), HelloStatus::kNotTls);

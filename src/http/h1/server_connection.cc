@@ -53,10 +53,10 @@ const llhttp_settings_t* ServerConnection::settings() {
 
 ServerConnection::ServerConnection(runtime::Worker& worker, asio::ip::tcp::socket socket,
                                    runtime::PortKey key)
-    : ServerConnection(worker, std::make_unique<net::Transport>(std::move(socket)), std::move(key)) {}
+    : ServerConnection(worker, std::make_unique<net::ByteStream>(std::move(socket)), std::move(key)) {}
 
 ServerConnection::ServerConnection(runtime::Worker& worker,
-                                   std::unique_ptr<net::Transport> transport, runtime::PortKey key)
+                                   std::unique_ptr<net::ByteStream> transport, runtime::PortKey key)
     : worker_(worker), transport_(std::move(transport)), socket_(*transport_), key_(std::move(key)),
       buf_(net::kDownstreamReadBuffer) {
   if (socket_.secure()) {
@@ -567,8 +567,17 @@ Awaitable<void> ServerConnection::run() {
   // Lingering close: stop sending, then swallow what the client still sends for a moment
   // so unread request bytes do not turn into a RST that destroys our last response.
   std::error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   timedOut_ = false;
+  if (auto* tls = socket_.tls()) {
+    // TLS: send close_notify (and wait briefly for the client's) so TLS clients see a
+    // clean end of stream rather than a truncation.
+    setDeadline(std::chrono::seconds(1));
+    co_await tls->async_shutdown(kNoThrow);
+    clearDeadline();
+    socket_.close(ec);
+    co_return;
+  }
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   setDeadline(std::chrono::seconds(1));
   size_t swallowed = 0;
   while (!ec && swallowed < 256 * 1024 && !timedOut_) {

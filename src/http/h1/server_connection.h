@@ -18,7 +18,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include "http/stream.h"
-#include "net/transport.h"
+#include "net/byte_stream.h"
 #include "runtime/timed.h"
 #include "runtime/worker.h"
 
@@ -30,7 +30,7 @@ class ServerConnection : public ServerStream,
  public:
   ServerConnection(runtime::Worker& worker, asio::ip::tcp::socket socket, runtime::PortKey key);
   // Over a transport (plain, or TLS after the handshake; see http/dispatch.h).
-  ServerConnection(runtime::Worker& worker, std::unique_ptr<net::Transport> transport,
+  ServerConnection(runtime::Worker& worker, std::unique_ptr<net::ByteStream> transport,
                    runtime::PortKey key);
   ~ServerConnection() override;
 
@@ -77,8 +77,8 @@ class ServerConnection : public ServerStream,
   static const llhttp_settings_t* settings();
 
   runtime::Worker& worker_;
-  std::unique_ptr<net::Transport> transport_;
-  net::Transport& socket_;
+  std::unique_ptr<net::ByteStream> transport_;
+  net::ByteStream& socket_;
   runtime::PortKey key_;
   ConnectionInfo info_;
   llhttp_t parser_;

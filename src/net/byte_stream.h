@@ -1,4 +1,4 @@
-// A downstream or upstream byte stream: a TCP socket, optionally wrapped in TLS, which
+// A concrete downstream or upstream byte stream: a TCP socket, optionally wrapped in TLS, which
 // may first replay bytes already read from the socket (the ClientHello a TLS port peeked
 // at to choose a listener). It models Asio's AsyncReadStream/AsyncWriteStream, so codecs
 // use it exactly like a socket (async_read_some, asio::async_write), and it forwards the
@@ -69,16 +69,16 @@ class PrefixedSocket {
   size_t prefixPos_ = 0;
 };
 
-class Transport {
+class ByteStream {
  public:
   using executor_type = asio::ip::tcp::socket::executor_type;
   using lowest_layer_type = asio::ip::tcp::socket::lowest_layer_type;
   using TlsStream = asio::ssl::stream<PrefixedSocket&>;
 
-  explicit Transport(asio::ip::tcp::socket socket, std::string prefix = {})
+  explicit ByteStream(asio::ip::tcp::socket socket, std::string prefix = {})
       : raw_(std::move(socket), std::move(prefix)) {}
-  Transport(const Transport&) = delete;
-  Transport& operator=(const Transport&) = delete;
+  ByteStream(const ByteStream&) = delete;
+  ByteStream& operator=(const ByteStream&) = delete;
 
   // Wraps the socket in a TLS server or client stream (handshake not done yet).
   TlsStream& attachTls(asio::ssl::context& ctx) {
@@ -128,7 +128,7 @@ class Transport {
   void shutdown(asio::socket_base::shutdown_type what, std::error_code& ec) {
     tcp().shutdown(what, ec);
   }
-  bool is_open() const { return const_cast<Transport*>(this)->tcp().is_open(); }
+  bool is_open() const { return const_cast<ByteStream*>(this)->tcp().is_open(); }
   template <typename Option>
   void set_option(const Option& o, std::error_code& ec) {
     tcp().set_option(o, ec);
@@ -142,7 +142,7 @@ class Transport {
   std::unique_ptr<TlsStream> tls_;
 };
 
-inline std::string Transport::alpn() const {
+inline std::string ByteStream::alpn() const {
   if (!tls_) return {};
   const unsigned char* p = nullptr;
   unsigned int n = 0;
@@ -150,7 +150,7 @@ inline std::string Transport::alpn() const {
   return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
 }
 
-inline std::string Transport::serverName() const {
+inline std::string ByteStream::serverName() const {
   if (!tls_) return {};
   const char* n =
       SSL_get_servername(const_cast<TlsStream&>(*tls_).native_handle(), TLSEXT_NAMETYPE_host_name);
