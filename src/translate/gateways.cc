@@ -61,8 +61,9 @@ std::string resolveCertificate(Context& ctx, const api::Object& owner, const api
     return "RefNotPermitted";
   }
   const api::Object* secret = ctx.store.find("Secret", ns, name);
+  if (secret && !secret->validationErrors.empty()) secret = nullptr;  // invalid: not served
   if (!secret) {
-    *message = "Secret " + ns + "/" + name + " does not exist";
+    *message = "Secret " + ns + "/" + name + " does not exist or is invalid";
     return "InvalidCertificateRef";
   }
   std::string type = str(secret->body, "type");
@@ -124,6 +125,7 @@ void applyFrontendValidation(Context& ctx, const api::Object& gateway, ListenerI
                   " is not permitted by any ReferenceGrant";
       } else {
         const api::Object* cm = ctx.store.find("ConfigMap", ns, name);
+        if (cm && !cm->validationErrors.empty()) cm = nullptr;
         auto ca = cm ? configMapData(*cm, "ca.crt") : std::nullopt;
         if (!ca || !validCaBundle(*ca)) {
           reason = "InvalidCACertificateRef";
@@ -352,6 +354,7 @@ void validateBackendClientCertificate(Context& ctx, GatewayInfo& gw,
     return;
   }
   const api::Object* secret = ctx.store.find("Secret", ns, name);
+  if (secret && !secret->validationErrors.empty()) secret = nullptr;
   auto crt = secret ? secretData(*secret, "tls.crt") : std::nullopt;
   auto key = secret ? secretData(*secret, "tls.key") : std::nullopt;
   std::string error;

@@ -227,6 +227,11 @@ BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, cons
     return r;
   }
   const api::Object* svc = ctx.store.find("Service", ns, name);
+  if (svc && !svc->validationErrors.empty()) {
+    r.reason = "BackendNotFound";
+    r.message = "Service " + ns + "/" + name + " is invalid: " + svc->validationErrors.front();
+    return r;
+  }
   if (!svc) {
     r.reason = "BackendNotFound";
     r.message = "Service " + ns + "/" + name + " does not exist";
