@@ -291,6 +291,7 @@ void assignAddresses(Context& ctx, GatewayInfo& gw, std::optional<Condition>& ac
         continue;
       }
       if (value.empty()) continue;  // an IPAddress without value: assign one
+      wantsAuto = false;            // static addresses given: never fall back to others
       bool usable =
           isIpAddress(value) && (!ctx.options.addressUsable || ctx.options.addressUsable(value));
       if (!usable) {
@@ -301,7 +302,6 @@ void assignAddresses(Context& ctx, GatewayInfo& gw, std::optional<Condition>& ac
       }
       if (std::find(gw.addresses.begin(), gw.addresses.end(), value) == gw.addresses.end())
         gw.addresses.push_back(value);
-      wantsAuto = false;
     }
   }
   if (!wantsAuto) return;
@@ -527,6 +527,8 @@ void processGateways(Context& ctx) {
                   "Some listeners are not valid"};
     }
     gw.accepted = accepted.status;
+    // Routes cannot attach to a Gateway rejected as a whole (not merely for its listeners).
+    gw.rejected = acceptedFailure.has_value();
     Condition programmed{"Programmed", true, "Programmed", "Gateway is programmed"};
     if (!gw.accepted)
       programmed = {"Programmed", false, "Invalid", "Gateway is not accepted"};

@@ -342,7 +342,13 @@ void processRoutes(Context& ctx) {
       if (!route->validationErrors.empty()) {
         std::string msg;
         for (const auto& e : route->validationErrors) msg += (msg.empty() ? "" : "; ") + e;
-        accepted = {"Accepted", false, "UnsupportedValue", msg};
+        // A filter combination the schema forbids keeps its specific reason.
+        bool incompatible = ruleFailure && ruleFailure->reason == "IncompatibleFilters";
+        accepted = {"Accepted", false, incompatible ? "IncompatibleFilters" : "UnsupportedValue",
+                    msg};
+      } else if (gw->rejected) {
+        accepted = {"Accepted", false, "NoMatchingParent",
+                    "Gateway " + gw->object->ns + "/" + gw->object->name + " is not accepted"};
       } else if (allRulesInvalid) {
         accepted = *ruleFailure;
       } else if (ls && !ls->accepted) {
