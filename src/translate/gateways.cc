@@ -542,6 +542,19 @@ void processGateways(Context& ctx) {
       resolved = {"ResolvedRefs", false, "ListenersNotResolved",
                   "Some listeners have unresolved references"};
     }
+    if (!accepted.status || !programmed.status)
+      ctx.diag(*gw.object, "spec",
+               (accepted.status ? programmed.reason + ": " + programmed.message
+                                : accepted.reason + ": " + accepted.message));
+    for (size_t i = 0; i < gw.listeners.size(); ++i) {
+      const ListenerInfo& l = gw.listeners[i];
+      if (l.valid()) continue;
+      const Condition& c = l.conflicted         ? *l.conflicted
+                           : !l.accepted.status ? l.accepted
+                                                : l.resolvedRefs;
+      ctx.diag(*gw.object, "spec.listeners[" + std::to_string(i) + "]",
+               "listener " + l.name + ": " + c.reason + ": " + c.message);
+    }
     std::vector<Condition> conds{accepted, programmed, resolved};
     if (insecureFallback(*gw.object))
       conds.push_back({"InsecureFrontendValidationMode", true, "ConfigurationChanged",

@@ -300,6 +300,7 @@ void processRoutes(Context& ctx) {
       BackendResolution r = resolveBackendRef(ctx, *route, *ref);
       if (!r.reason.empty()) {
         resolved = {"ResolvedRefs", false, r.reason, r.message};
+        ctx.diag(*route, "spec.rules", r.reason + ": " + r.message);
         break;
       }
     }
@@ -308,7 +309,8 @@ void processRoutes(Context& ctx) {
     api::Json ourParents = api::Json::array();
     std::set<const ListenerInfo*> countedOn;
     bool anyOurs = false;
-    for (const auto& pref : parentRefs) {
+    for (size_t pi = 0; pi < parentRefs.size(); ++pi) {
+      const api::Json& pref = parentRefs[pi];
       std::string group = str(pref, "group", kGatewayGroup), kind = str(pref, "kind", "Gateway");
       std::string ns = str(pref, "namespace", route->ns), name = str(pref, "name");
       if (group != kGatewayGroup) continue;
@@ -389,6 +391,10 @@ void processRoutes(Context& ctx) {
           if (r.service) ctx.serviceUsers[r.service->ns + "/" + r.service->name].insert(gw);
         }
       }
+      if (!accepted.status)
+        ctx.diag(*route, "spec.parentRefs[" + std::to_string(pi) + "]",
+                 "not accepted by " + kind + " " + ns + "/" + name + ": " + accepted.reason + ": " +
+                     accepted.message);
       std::vector<Condition> conds{accepted, resolved};
       if (accepted.status && !invalid.empty())
         conds.push_back({"PartiallyInvalid", true, "UnsupportedValue",
