@@ -234,6 +234,15 @@ class Converter {
       type = "ImplementationSpecific";
     }
     if (path.empty()) path = "/";
+    if (pol.rewriteIdiom) {
+      for (const char* suffix : {"(/|$)(.*)", "(/|$)(.*)$", "/(.*)", "(.*)"})
+        if (path.size() > std::string(suffix).size() && path.ends_with(suffix)) {
+          path.resize(path.size() - std::string(suffix).size());
+          break;
+        }
+      *isPrefix = true;
+      return Json{{"path", {{"type", "PathPrefix"}, {"value", path}}}};
+    }
     if (pol.useRegex) {
       ctx_.report(ing, field + ".path", Outcome::kApproximated,
                   "use-regex: '" + path +
