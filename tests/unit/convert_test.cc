@@ -575,8 +575,10 @@ spec: {ports: [{port: 80}]}
   const Json* http = r.find("HTTPRoute", "t-example-com-http");
   ASSERT_NE(https, nullptr) << r.dump();
   ASSERT_NE(http, nullptr) << r.dump();
+  // strip_path (ReplacePrefixMatch) needs one match per rule: one rule per header value.
+  ASSERT_EQ(rules(https).size(), 2u);
   const Json& rule = rules(https)[0];
-  EXPECT_EQ(rule["matches"].size(), 2u);
+  EXPECT_EQ(rule["matches"].size(), 1u);
   EXPECT_EQ(rule["matches"][0]["method"], "GET");
   EXPECT_EQ(rule["timeouts"]["backendRequest"], "2s");
   EXPECT_EQ(rule["retry"]["attempts"], 2);
@@ -886,6 +888,31 @@ TEST(ConvertGeneric, ManyPathsSplitIntoRoutesOf16Rules) {
   ASSERT_NE(r.find("HTTPRoute", "big-example-com"), nullptr);
   EXPECT_EQ(rules(r.find("HTTPRoute", "big-example-com")).size(), 16u);
   EXPECT_EQ(rules(r.find("HTTPRoute", "big-example-com-2")).size(), 4u);
+}
+
+}  // namespace
+}  // namespace archway::convert
+
+namespace archway::convert {
+namespace {
+
+TEST(ConvertKong, InvalidRegexIsReportedNotEmitted) {
+  auto r = convertYaml(
+      ingress("r", "kong", "", "example.com", "/~/echo/**/test", "ImplementationSpecific"),
+      {"kong"});
+  EXPECT_EQ(r.count("HTTPRoute"), 0);
+  EXPECT_TRUE(r.reported("paths[0].path", Outcome::kUnconvertible, "RE2"));
+}
+
+TEST(ConvertKong, PrefixRewriteWithSeveralMatchesSplitsRules) {
+  auto r = convertYaml(ingress("s", "kong",
+                               "    konghq.com/strip-path: \"true\"\n"
+                               "    konghq.com/methods: GET,POST\n",
+                               "example.com", "/api"),
+                       {"kong"});
+  const Json& rs = rules(r.find("HTTPRoute", "s-example-com"));
+  ASSERT_EQ(rs.size(), 2u);
+  for (const auto& rule : rs) EXPECT_EQ(rule["matches"].size(), 1u);
 }
 
 }  // namespace
