@@ -105,8 +105,13 @@ spec:
   const auto& l = listener(r, 80);
   // Hostname-specific routes first; then Exact, longest prefix, method, headers; ties by age.
   std::vector<std::string> want = {
-      "foo.example.com a-newer#0 /", "* b-older#3 /a",  "* b-older#4 /abc", "* b-older#1 /a",
-      "* b-older#2 /a",              "* b-older#0 /a",  "* c-newest#0 /a",
+      "foo.example.com a-newer#0 /",
+      "* b-older#3 /a",
+      "* b-older#4 /abc",
+      "* b-older#1 /a",
+      "* b-older#2 /a",
+      "* b-older#0 /a",
+      "* c-newest#0 /a",
   };
   EXPECT_EQ(order(l), want);
   // Backend resolved to ready endpoints only, h2c by appProtocol, target port from the slice.
@@ -208,6 +213,41 @@ spec:
   EXPECT_EQ(l.l4Routes[0].routeName, "z-older");
   EXPECT_EQ(l.l4Routes[0].backends.at(0).backend->protocol, snapshot::BackendProtocol::kTcp);
   EXPECT_EQ(r.statuses.at({"Gateway", "ns", "gw"})["listeners"][1]["attachedRoutes"], 2);
+}
+
+TEST(Translator, TlsRoutesOnePerSniNameExactFirst) {
+  std::string gw = R"(
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: tls, namespace: ns}
+spec:
+  gatewayClassName: archway
+  listeners:
+  - {name: pass, port: 8443, protocol: TLS, tls: {mode: Passthrough}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: wide, namespace: ns}
+spec:
+  parentRefs: [{name: tls}]
+  hostnames: ["*.example.com", a.example.com]
+  rules: [{backendRefs: [{name: svc, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: narrow, namespace: ns}
+spec:
+  parentRefs: [{name: tls}]
+  hostnames: ["*.b.example.com"]
+  rules: [{backendRefs: [{name: svc, port: 8080}]}]
+)";
+  TranslateResult r = run(gw);
+  const auto& l = listener(r, 8443);
+  ASSERT_TRUE(l.tlsPassthrough);
+  std::vector<std::string> got;
+  for (const auto& e : l.l4Routes) got.push_back(e.routeName + " " + e.hostnames.at(0));
+  EXPECT_EQ(got, (std::vector<std::string>{"wide a.example.com", "narrow *.b.example.com",
+                                           "wide *.example.com"}));
 }
 
 TEST(Translator, IsDeterministic) {
