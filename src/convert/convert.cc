@@ -377,6 +377,7 @@ class Converter {
                       (host.empty() ? "*" : host) + "' on Gateway " + ing.ns + "/" + gw);
     }
     if (pol.appRoot) addAppRoot(ing, pol);
+    if (pol.fromToWww) addWwwRedirects(ing, pol, gw);
     if (spec.contains("tls"))
       ctx_.report(ing, "spec.tls", Outcome::kConverted,
                   "HTTPS listeners (port 443, Terminate) with the secrets as certificateRefs, "
@@ -405,6 +406,41 @@ class Converter {
       bool exists = false;
       for (const auto& r : g.rules) exists = exists || r.pathKey == e.pathKey;
       if (!exists) g.rules.insert(g.rules.begin(), e);
+    }
+  }
+
+  // ingress-nginx from-to-www-redirect: "www.h" redirects to "h" and the reverse, unless
+  // the twin host has rules of its own.
+  void addWwwRedirects(const api::Object& ing, const IngressPolicy& pol, const std::string& gw) {
+    std::set<std::string> hosts;
+    for (const auto* o : ctx_.ofKind("Ingress"))
+      for (const auto& r : o->spec().value("rules", Json::array()))
+        hosts.insert(r.value("host", ""));
+    for (const auto& r : ing.spec().value("rules", Json::array())) {
+      std::string h = r.value("host", "");
+      if (h.empty() || h[0] == '*') continue;
+      std::string twin = h.rfind("www.", 0) == 0 ? h.substr(4) : "www." + h;
+      if (hosts.count(twin)) {
+        ctx_.report(ing, annField("nginx.ingress.kubernetes.io/from-to-www-redirect"),
+                    Outcome::kNote, "'" + twin + "' has rules of its own; no redirect for it");
+        continue;
+      }
+      IngressPolicy& rp = extraPolicies_.emplace_back(pol);
+      rp.redirectAll = Json{{"hostname", h}, {"statusCode", 308}};
+      rp.methods.clear();
+      rp.headers.clear();
+      rp.httpMode = HttpMode::kServe;
+      RouteGroup& g = group(ing.ns, gw, twin, false, false, ing);
+      if (g.listenerHost.empty()) g.listenerHost = twin;
+      addTls(g, ing);
+      RuleEntry e;
+      e.ingress = &ing;
+      e.policy = &rp;
+      e.field = annField("nginx.ingress.kubernetes.io/from-to-www-redirect");
+      e.pathKey = "www-redirect";
+      e.pathMatch = nullptr;
+      g.rules.push_back(e);
+      hosts.insert(twin);
     }
   }
 
@@ -580,9 +616,14 @@ class Converter {
       return out;
     }
     Json filters = pol.filters;
-    if (!g.grpc && (pol.replacePrefix || pol.replaceFull || pol.hostRewrite)) {
+    bool serviceBackend = !e.backendRefs.empty() && !e.backendRefs[0].contains("group");
+    if (!g.grpc && (pol.replacePrefix || pol.replaceFull || pol.hostRewrite ||
+                    (pol.hostToService && serviceBackend))) {
       Json rw = Json::object();
-      if (pol.hostRewrite) rw["hostname"] = *pol.hostRewrite;
+      if (pol.hostRewrite)
+        rw["hostname"] = *pol.hostRewrite;
+      else if (pol.hostToService && serviceBackend)
+        rw["hostname"] = e.backendRefs[0]["name"].get<std::string>() + "." + g.ns + ".svc";
       if (pol.replaceFull) {
         rw["path"] = {{"type", "ReplaceFullPath"}, {"replaceFullPath", *pol.replaceFull}};
       } else if (pol.replacePrefix) {

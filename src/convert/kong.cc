@@ -412,8 +412,6 @@ void kongDecorateRule(Json& rule, const api::Object& ingress, const api::Object*
   if (auto it = s.find("host-header"); it != s.end()) {
     ensureRewrite()["hostname"] = it->second.value;
     report(it->second, Outcome::kConverted, "URLRewrite hostname '" + it->second.value + "'");
-  } else if (annotation(ingress, "konghq.com/preserve-host") == "false") {
-    ensureRewrite()["hostname"] = service->name + "." + service->ns + ".svc";
   }
   if (auto it = s.find("path"); it != s.end()) {
     std::string sp = it->second.value;

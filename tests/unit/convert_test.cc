@@ -917,3 +917,43 @@ TEST(ConvertKong, PrefixRewriteWithSeveralMatchesSplitsRules) {
 
 }  // namespace
 }  // namespace archway::convert
+
+namespace archway::convert {
+namespace {
+
+TEST(ConvertNginx, FromToWwwRedirect) {
+  auto r = convertYaml(
+      ingress("w", "nginx", "    nginx.ingress.kubernetes.io/from-to-www-redirect: \"true\"\n",
+              "www.example.com"),
+      {"ingress-nginx"});
+  const Json* twin = r.find("HTTPRoute", "w-example-com");
+  ASSERT_NE(twin, nullptr) << r.dump();
+  EXPECT_EQ((*twin)["spec"]["hostnames"][0], "example.com");
+  const Json& rr = rules(twin)[0]["filters"][0]["requestRedirect"];
+  EXPECT_EQ(rr["hostname"], "www.example.com");
+  EXPECT_EQ(rr["statusCode"], 308);
+  EXPECT_NE(r.find("HTTPRoute", "w-www-example-com"), nullptr);
+}
+
+TEST(ConvertKong, PreserveHostFalseFromKongIngress) {
+  auto r = convertYaml(
+      "apiVersion: configuration.konghq.com/v1\nkind: KongIngress\nmetadata: {name: k, "
+      "namespace: default}\nroute: {preserve_host: false}\n---\n" +
+          ingress("p", "kong", "    konghq.com/override: k\n"),
+      {"kong"});
+  const Json& f = rules(r.find("HTTPRoute", "p-example-com"))[0]["filters"][0];
+  EXPECT_EQ(f["urlRewrite"]["hostname"], "svc.default.svc");
+  EXPECT_TRUE(r.reported("route.preserve_host", Outcome::kApproximated));
+}
+
+TEST(ConvertGeneric, ReportDeduplicatesAndSummarises) {
+  std::vector<ReportEntry> entries = {{"Ingress a/b", "f", Outcome::kConverted, "m"},
+                                      {"Ingress a/b", "f", Outcome::kConverted, "m"},
+                                      {"Ingress a/b", "g", Outcome::kUnconvertible, "why"}};
+  std::string text = renderReport(entries);
+  EXPECT_EQ(text.find("f: m"), text.rfind("f: m"));
+  EXPECT_NE(text.find("1 converted, 0 approximated, 1 unconvertible"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace archway::convert

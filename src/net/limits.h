@@ -1,0 +1,77 @@
+// Every limit and timeout of the data plane, in one place. Each value names the peer
+// defaults it was chosen against (Envoy / nginx / HAProxy / h2o) so a reviewer can see why.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace archway::net {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// --- HTTP/1 request head -----------------------------------------------------------------
+// Bytes of request line + headers. Envoy max_request_headers_kb 60 KiB; nginx 4x8 KiB
+// large_client_header_buffers; HAProxy tune.bufsize 16 KiB. Larger -> 431.
+inline constexpr size_t kMaxRequestHeaderBytes = 60 * 1024;
+// Header fields per request. Envoy 100; HAProxy tune.http.maxhdr 101; nginx unbounded.
+inline constexpr size_t kMaxRequestHeaders = 100;
+// Request body bytes (request bodies are buffered for retries/mirrors). nginx
+// client_max_body_size 1 MiB; Envoy buffer filter unlimited by default; we allow 8 MiB -> 413.
+inline constexpr size_t kMaxRequestBodyBytes = 8 * 1024 * 1024;
+// Time to receive a complete request head once its first byte arrived (slowloris) -> 408.
+// nginx client_header_timeout 60 s; h2o 10 s; HAProxy "timeout http-request" (a few s).
+inline constexpr milliseconds kHeaderReadTimeout = seconds(10);
+// Longest pause between two reads of a request body. nginx client_body_timeout 60 s.
+inline constexpr milliseconds kBodyReadTimeout = seconds(60);
+// Idle keep-alive connection with no request in progress. nginx keepalive_timeout 75 s;
+// Envoy idle_timeout 1 h; h2o 10 s. We close after 60 s.
+inline constexpr milliseconds kKeepAliveIdleTimeout = seconds(60);
+// Longest stall while writing to a client. nginx send_timeout 60 s.
+inline constexpr milliseconds kDownstreamWriteTimeout = seconds(60);
+// Requests served on one connection before it is closed. nginx keepalive_requests 1000;
+// Envoy/HAProxy unlimited. We use 10000 to keep benchmarks representative yet bounded.
+inline constexpr uint32_t kMaxRequestsPerConnection = 10000;
+// Downstream connections across all workers. Envoy edge guidance 50000 global; HAProxy
+// maxconn (default derived from ulimit); nginx worker_connections 512 per worker.
+inline constexpr uint32_t kMaxDownstreamConnections = 50000;
+// Read buffer per downstream connection (grows up to kMaxRequestHeaderBytes for heads).
+// Envoy edge guidance: 32 KiB per-connection buffer limit; nginx 1 KiB then 8 KiB.
+inline constexpr size_t kDownstreamReadBuffer = 16 * 1024;
+
+// --- Upstream ----------------------------------------------------------------------------
+// TCP connect to an endpoint. Envoy cluster connect_timeout 5 s (edge guide 15 s);
+// nginx proxy_connect_timeout 60 s; HAProxy "timeout connect" (commonly 5 s).
+inline constexpr milliseconds kUpstreamConnectTimeout = seconds(5);
+// Longest pause while waiting for/reading an upstream response when the route sets no
+// timeout. nginx proxy_read_timeout 60 s; Envoy route timeout 15 s (whole response).
+inline constexpr milliseconds kUpstreamReadTimeout = seconds(60);
+// Idle pooled upstream connection lifetime. Envoy idle_timeout 1 h; nginx
+// keepalive_timeout (upstream) 60 s. Kept short so backends closing first is rare.
+inline constexpr milliseconds kUpstreamIdleTimeout = seconds(30);
+// Idle connections kept per endpoint per worker. nginx "keepalive 32" is the usual
+// setting; Envoy unlimited.
+inline constexpr size_t kMaxIdleUpstreamPerEndpoint = 64;
+// Read buffer per upstream connection. nginx proxy_buffer_size 4-8 KiB; Envoy 32 KiB.
+inline constexpr size_t kUpstreamReadBuffer = 32 * 1024;
+// Upstream response head bytes (status line + headers). nginx proxy_buffer_size;
+// Envoy max_response_headers_kb 60 KiB. Larger -> 502.
+inline constexpr size_t kMaxResponseHeaderBytes = 60 * 1024;
+// Idle time of a relayed Upgrade (WebSocket) tunnel. nginx proxy_read_timeout 60 s;
+// Envoy stream_idle_timeout 5 min.
+inline constexpr milliseconds kTunnelIdleTimeout = seconds(300);
+
+// --- Process -----------------------------------------------------------------------------
+// Graceful stop: in-flight requests get this long after SIGTERM. Envoy drain 600 s
+// (--drain-time-s), nginx worker_shutdown_timeout unset; Kubernetes grace period 30 s.
+inline constexpr milliseconds kGracefulStopTimeout = seconds(10);
+// Granularity of the per-worker timeout sweep (connection deadlines).
+inline constexpr milliseconds kTimeoutSweepInterval = milliseconds(100);
+// Coalescing delay for file-system change bursts before re-translating.
+inline constexpr milliseconds kFileWatchDebounce = milliseconds(100);
+// Admin requests: head size and read timeout.
+inline constexpr size_t kMaxAdminRequestBytes = 16 * 1024;
+inline constexpr milliseconds kAdminReadTimeout = seconds(10);
+
+}  // namespace archway::net

@@ -1,0 +1,503 @@
+#include "proxy/http_proxy.h"
+
+#include <chrono>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/steady_timer.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include "filters/filters.h"
+#include "net/limits.h"
+#include "runtime/worker.h"
+#include "upstream/connection.h"
+
+namespace archway::proxy {
+
+using runtime::Clock;
+using Type = snapshot::HttpFilter::Type;
+
+namespace {
+
+// A one-shot timer that aborts the upstream connection it guards (route timeouts). The
+// state is shared with the pending handler so the Alarm may die first.
+class Alarm {
+ public:
+  explicit Alarm(asio::io_context& io) : state_(std::make_shared<State>(io)) {}
+  ~Alarm() { cancel(); }
+  void arm(Clock::duration d) {
+    state_->fired = false;
+    state_->timer.expires_after(d);
+    state_->timer.async_wait([s = state_](std::error_code ec) {
+      if (ec) return;
+      s->fired = true;
+      if (s->target) s->target->abortTimeout();
+    });
+  }
+  void cancel() {
+    state_->target = nullptr;
+    state_->timer.cancel();
+  }
+  void guard(upstream::Connection* c) { state_->target = c; }
+  bool fired() const { return state_->fired; }
+
+ private:
+  struct State {
+    explicit State(asio::io_context& io) : timer(io) {}
+    asio::steady_timer timer;
+    upstream::Connection* target = nullptr;
+    bool fired = false;
+  };
+  std::shared_ptr<State> state_;
+};
+
+bool idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" ||
+         m == "TRACE";
+}
+
+bool retryable(const snapshot::RetryPolicy& p, int status) {
+  for (int c : p.codes)
+    if (c == status) return true;
+  return false;
+}
+
+}  // namespace
+
+struct HttpProxy::Exchange {
+  http::ServerStream& stream;
+  std::shared_ptr<const runtime::RuntimeConfig> config;
+  runtime::WorkerState& state;
+  const runtime::CompiledPort* port;
+  const runtime::CompiledListener* listener = nullptr;
+  const snapshot::HttpRouteEntry* entry = nullptr;
+  const runtime::CompiledRule* rule = nullptr;
+  stats::ListenerStats* listenerStats = nullptr;
+  Clock::time_point start;
+  std::string host;  // lower-case, no port (for routing and logs)
+  std::string originalPath;
+  std::string originalAuthority;
+  std::string body;
+  bool bodyRead = false;
+  // Response-phase work collected during the request phase, in filter order.
+  std::vector<const snapshot::HeaderModifier*> responseModifiers;
+  std::vector<const filters::FilterPlugin*> responsePlugins;
+  http::HeaderMap corsHeaders;
+  int status = 0;
+  uint64_t bytesOut = 0;
+  const snapshot::Endpoint* endpoint = nullptr;
+  const snapshot::Backend* backend = nullptr;
+};
+
+http::Awaitable<void> HttpProxy::serve(http::ServerStream& stream,
+                                       std::shared_ptr<const runtime::RuntimeConfig> config,
+                                       const runtime::CompiledPort* port) {
+  runtime::WorkerState& state = config->worker(worker_.id());
+  Exchange x{stream, std::move(config), state, port};
+  x.start = Clock::now();
+  http::RequestHead& req = stream.request();
+  x.host.assign(req.host());
+  if (!port) {
+    co_await reply(x, 404, "no listener on this port\n");
+    finish(x);
+    co_return;
+  }
+  int li = port->selector.select(x.host);
+  if (li < 0) {
+    stats::inc(worker_.stats().global().noRoute);
+    co_await reply(x, 404, "no listener matches this host\n");
+    finish(x);
+    co_return;
+  }
+  x.listener = &port->listeners[static_cast<size_t>(li)];
+  x.listenerStats = state.listeners[x.listener->statsIndex];
+  stats::inc(x.listenerStats->requests);
+  int ei = x.listener->routes.match(x.host, req);
+  if (ei < 0) {
+    stats::inc(worker_.stats().global().noRoute);
+    co_await reply(x, 404, "no route matches this request\n");
+    finish(x);
+    co_return;
+  }
+  x.entry = &x.listener->listener->httpRoutes[static_cast<size_t>(ei)];
+  x.rule = &x.config->rules[x.listener->entryRule[static_cast<size_t>(ei)]];
+  if (worker_.accessLog().enabled()) {
+    x.originalPath = req.path;
+    x.originalAuthority = req.authority;
+  }
+  co_await runRule(x);
+  finish(x);
+}
+
+http::Awaitable<void> HttpProxy::reply(Exchange& x, int status, std::string_view body,
+                                       const http::HeaderMap* extra) {
+  x.status = status;
+  if (x.stream.headSent()) co_return;  // mid-stream failure: nothing more to say
+  http::ResponseHead head;
+  head.status = status;
+  if (extra)
+    for (const auto& h : *extra) head.headers.add(h.name, h.value);
+  if (!body.empty()) head.headers.add("content-type", "text/plain; charset=utf-8");
+  head.contentLength = body.size();
+  applyResponseFilters(x, head);
+  x.bytesOut = body.size();
+  if (body.empty() || x.stream.request().method == "HEAD") {
+    co_await x.stream.sendHead(head, true);
+    co_return;
+  }
+  if (!co_await x.stream.sendHead(head, false)) co_return;
+  asio::const_buffer b(body.data(), body.size());
+  co_await x.stream.sendBody(std::span<const asio::const_buffer>(&b, 1), true);
+}
+
+void HttpProxy::applyResponseFilters(Exchange& x, http::ResponseHead& head) {
+  for (const auto* m : x.responseModifiers) filters::applyHeaderModifier(*m, head.headers);
+  for (const auto& h : x.corsHeaders) head.headers.set(h.name, h.value);
+  for (const auto* p : x.responsePlugins) p->onResponse(head);
+}
+
+http::Awaitable<bool> HttpProxy::applyFilter(Exchange& x, const runtime::CompiledFilter& cf) {
+  const snapshot::HttpFilter& f = *cf.filter;
+  http::RequestHead& req = x.stream.request();
+  switch (f.type) {
+    case Type::kRequestHeaderModifier:
+      filters::applyRequestHeaderModifier(f.headers, req);
+      co_return false;
+    case Type::kResponseHeaderModifier:
+      x.responseModifiers.push_back(&f.headers);
+      co_return false;
+    case Type::kUrlRewrite:
+      filters::applyUrlRewrite(f.rewrite, req, x.entry->match.path);
+      co_return false;
+    case Type::kRequestRedirect: {
+      http::HeaderMap h;
+      h.add("location", filters::redirectLocation(f.redirect, req, x.stream.connection().scheme,
+                                                  x.listener->listener->port, x.entry->match.path));
+      co_await reply(x, f.redirect.statusCode, "", &h);
+      co_return true;
+    }
+    case Type::kRequestMirror:
+      startMirror(x, cf);
+      co_return false;
+    case Type::kCors:
+      if (filters::isCorsPreflight(req)) {
+        http::HeaderMap h = filters::corsPreflightHeaders(f.cors, req);
+        co_await reply(x, 200, "", &h);
+        co_return true;
+      }
+      x.corsHeaders = filters::corsResponseHeaders(f.cors, req);
+      co_return false;
+    case Type::kExtensionRef: {
+      if (!cf.plugin) {
+        co_await reply(x, 500, "filter unavailable\n");
+        co_return true;
+      }
+      if (auto local = cf.plugin->onRequest(req)) {
+        co_await reply(x, local->status, local->body, &local->headers);
+        co_return true;
+      }
+      x.responsePlugins.push_back(cf.plugin.get());
+      co_return false;
+    }
+  }
+  co_return false;
+}
+
+void HttpProxy::startMirror(Exchange& x, const runtime::CompiledFilter& cf) {
+  const auto& m = cf.filter->mirror;
+  if (cf.mirrorBackend < 0 || m.denominator == 0 || m.numerator == 0) return;
+  if (m.numerator < m.denominator && worker_.random() % m.denominator >= m.numerator) return;
+  // The body is read before mirrors start (see runRule), so the copy is complete.
+  asio::co_spawn(worker_.io(),
+                 mirror(x.config, cf.mirrorBackend, x.stream.request(), x.body), asio::detached);
+}
+
+http::Awaitable<void> HttpProxy::mirror(std::shared_ptr<const runtime::RuntimeConfig> config,
+                                        int32_t backendIndex, http::RequestHead request,
+                                        std::string body) {
+  const auto& backend = config->backends[static_cast<size_t>(backendIndex)];
+  if (backend->endpoints.empty()) co_return;
+  auto& bs = config->worker(worker_.id()).backends[static_cast<size_t>(backendIndex)];
+  size_t ep = bs.next++ % backend->endpoints.size();
+  upstream::Pool* pool = bs.pools[ep];
+  if (!pool) pool = bs.pools[ep] = worker_.pool(backend->endpoints[ep]);
+  if (!pool) co_return;
+  std::error_code ec;
+  auto conn = co_await pool->acquire(bs.stats, &ec);
+  if (!conn) co_return;
+  stats::inc(bs.stats->requests);
+  request.upgrade.clear();
+  if (co_await conn->writeRequest(request, body, "") != upstream::UpstreamError::kNone) co_return;
+  http::ResponseHead head;
+  if (co_await conn->readHead(head, request.method == "HEAD") != upstream::UpstreamError::kNone)
+    co_return;
+  if (co_await conn->readBody(nullptr) != upstream::UpstreamError::kNone) co_return;
+  pool->release(std::move(conn));
+}
+
+http::Awaitable<void> HttpProxy::runRule(Exchange& x) {
+  const runtime::CompiledRule& rule = *x.rule;
+  http::RequestHead& req = x.stream.request();
+  // Mirrors need the body; read it up front only when the rule mirrors.
+  bool mirrors = false;
+  for (const auto& f : rule.filters)
+    mirrors |= f.filter->type == Type::kRequestMirror;
+  for (const auto& f : rule.filters) {
+    if (f.filter->type == Type::kRequestMirror && req.hasBody && !x.bodyRead) {
+      auto r = co_await x.stream.readBody(x.body);
+      x.bodyRead = true;
+      if (r == http::BodyResult::kTooLarge) {
+        x.stream.closeAfterResponse();
+        co_await reply(x, 413, "request body too large\n");
+        co_return;
+      }
+      if (r == http::BodyResult::kError) {
+        x.status = 400;
+        co_return;
+      }
+    }
+    if (co_await applyFilter(x, f)) co_return;
+  }
+  (void)mirrors;
+  if (rule.backends.empty()) {
+    co_await reply(x, 500, "no backend for this route\n");
+    co_return;
+  }
+  int pick = runtime::pickWeighted(rule, x.state.swrr[rule.index]);
+  if (pick < 0) {
+    co_await reply(x, 500, "no backend with a non-zero weight\n");
+    co_return;
+  }
+  const runtime::CompiledBackendRef& ref = rule.backends[static_cast<size_t>(pick)];
+  if (ref.backend < 0) {
+    co_await reply(x, 500, "invalid backend reference\n");
+    co_return;
+  }
+  for (const auto& f : ref.filters)
+    if (co_await applyFilter(x, f)) co_return;
+  co_await forward(x, ref);
+}
+
+http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBackendRef& ref) {
+  const auto& backend = *x.config->backends[static_cast<size_t>(ref.backend)];
+  x.backend = &backend;
+  if (backend.tls) {
+    // Upstream TLS (BackendTLSPolicy) is not implemented yet: fail closed.
+    co_await reply(x, 500, "backend TLS is not supported\n");
+    co_return;
+  }
+  if (backend.endpoints.empty()) {
+    co_await reply(x, 503, "no healthy upstream\n");
+    co_return;
+  }
+  http::RequestHead& req = x.stream.request();
+  if (req.hasBody && !x.bodyRead) {
+    auto r = co_await x.stream.readBody(x.body);
+    x.bodyRead = true;
+    if (r == http::BodyResult::kTooLarge) {
+      x.stream.closeAfterResponse();
+      co_await reply(x, 413, "request body too large\n");
+      co_return;
+    }
+    if (r == http::BodyResult::kError) {
+      x.status = 400;
+      co_return;
+    }
+  }
+  // X-Forwarded-*: append the client to XFF; proto and host describe the client's view.
+  const auto& conn = x.stream.connection();
+  bool xff = false;
+  for (auto& h : req.headers.items()) {
+    if (h.name == "x-forwarded-for") {
+      h.value.append(", ");
+      h.value.append(conn.remoteAddress);
+      xff = true;
+      break;
+    }
+  }
+  if (!xff) req.headers.add("x-forwarded-for", conn.remoteAddress);
+  req.headers.set("x-forwarded-proto", conn.scheme);
+  if (!req.headers.get("x-forwarded-host")) req.headers.add("x-forwarded-host", req.authority);
+
+  auto& bs = x.state.backends[static_cast<size_t>(ref.backend)];
+  const snapshot::HttpRule& rule = *x.rule->rule;
+  const snapshot::RetryPolicy* retry = rule.retry ? &*rule.retry : nullptr;
+  int maxTries = 1 + (retry ? std::max(0, retry->attempts) : 0);
+  bool headRequest = req.method == "HEAD";
+  std::string upgrade = x.stream.upgradeRequested() ? req.upgrade : std::string();
+
+  Alarm requestAlarm(worker_.io());
+  if (rule.requestTimeout && rule.requestTimeout->count() > 0) requestAlarm.arm(*rule.requestTimeout);
+  Alarm tryAlarm(worker_.io());
+
+  bool staleRetryUsed = false;
+  bool connectRetryUsed = false;
+  int tries = 0;
+  int lastStatus = 502;
+  for (;;) {
+    if (requestAlarm.fired()) {
+      stats::inc(bs.stats->timeouts);
+      co_await reply(x, 504, "upstream request timeout\n");
+      co_return;
+    }
+    size_t epIndex = bs.next++ % backend.endpoints.size();
+    upstream::Pool* pool = bs.pools[epIndex];
+    if (!pool) pool = bs.pools[epIndex] = worker_.pool(backend.endpoints[epIndex]);
+    if (!pool) {
+      co_await reply(x, 502, "invalid endpoint address\n");
+      co_return;
+    }
+    x.endpoint = &backend.endpoints[epIndex];
+    std::error_code ec;
+    auto tryStart = Clock::now();
+    auto conn = co_await pool->acquire(bs.stats, &ec);
+    stats::inc(bs.stats->requests);
+    if (!conn) {
+      ++tries;
+      // Nothing was sent: another endpoint can take it whatever the method.
+      bool more = tries < maxTries || (!connectRetryUsed && backend.endpoints.size() > 1);
+      if (tries >= maxTries) connectRetryUsed = true;
+      if (more && !requestAlarm.fired()) {
+        stats::inc(bs.stats->retries);
+        continue;
+      }
+      co_await reply(x, requestAlarm.fired() ? 504 : 502, "upstream connect error\n");
+      co_return;
+    }
+    requestAlarm.guard(conn.get());
+    tryAlarm.guard(conn.get());
+    if (rule.backendRequestTimeout && rule.backendRequestTimeout->count() > 0)
+      tryAlarm.arm(*rule.backendRequestTimeout);
+    http::ResponseHead head;
+    upstream::UpstreamError err = co_await conn->writeRequest(req, x.body, upgrade);
+    if (err == upstream::UpstreamError::kNone) err = co_await conn->readHead(head, headRequest);
+    if (err != upstream::UpstreamError::kNone) {
+      bool timedOut = err == upstream::UpstreamError::kTimeout;
+      requestAlarm.guard(nullptr);
+      tryAlarm.cancel();
+      bool stale = conn->reused && !conn->receivedAny() && !timedOut;
+      conn.reset();
+      if (stale && !staleRetryUsed) {
+        staleRetryUsed = true;  // a pooled socket the upstream had closed: not an attempt
+        continue;
+      }
+      ++tries;
+      if (timedOut) stats::inc(bs.stats->timeouts);
+      if (requestAlarm.fired()) {
+        co_await reply(x, 504, "upstream request timeout\n");
+        co_return;
+      }
+      bool canRetry = retry && tries < maxTries &&
+                      (timedOut || (retry->retryConnectionErrors && idempotent(req.method)));
+      if (canRetry) {
+        stats::inc(bs.stats->retries);
+        if (retry->backoff.count() > 0) {
+          asio::steady_timer t(worker_.io());
+          t.expires_after(retry->backoff);
+          co_await t.async_wait(http::kNoThrow);
+        }
+        continue;
+      }
+      co_await reply(x, timedOut ? 504 : 502,
+                     timedOut ? "upstream request timeout\n" : "upstream connection error\n");
+      co_return;
+    }
+    lastStatus = head.status;
+    ++tries;
+    if (retry && tries < maxTries && retryable(*retry, head.status)) {
+      requestAlarm.guard(nullptr);
+      tryAlarm.cancel();
+      conn.reset();  // drop rather than drain the unwanted body
+      stats::inc(bs.stats->retries);
+      if (retry->backoff.count() > 0) {
+        asio::steady_timer t(worker_.io());
+        t.expires_after(retry->backoff);
+        co_await t.async_wait(http::kNoThrow);
+      }
+      continue;
+    }
+    (void)lastStatus;
+    bs.stats->latency.observe(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - tryStart));
+    x.status = head.status;
+    applyResponseFilters(x, head);
+    if (head.status == 101) {
+      tryAlarm.cancel();
+      requestAlarm.cancel();
+      if (upgrade.empty()) {
+        co_await reply(x, 502, "unexpected upgrade from upstream\n");
+        co_return;
+      }
+      if (!co_await x.stream.sendHead(head, false)) co_return;
+      co_await x.stream.tunnel(conn->socket(), conn->leftover());
+      co_return;
+    }
+    if (!upgrade.empty()) x.stream.closeAfterResponse();  // upgrade refused: framing unclear
+    bool noBody = headRequest || head.status == 204 || head.status == 304 ||
+                  (head.status >= 100 && head.status < 200) ||
+                  (head.contentLength && *head.contentLength == 0);
+    if (head.contentLength) x.bytesOut = *head.contentLength;
+    if (!co_await x.stream.sendHead(head, noBody)) co_return;
+    if (noBody) {
+      // Consume the (empty) remainder so the connection can be reused.
+      err = co_await conn->readBody(nullptr);
+    } else {
+      err = co_await conn->readBody(&x.stream);
+    }
+    requestAlarm.guard(nullptr);
+    tryAlarm.cancel();
+    if (err != upstream::UpstreamError::kNone) {
+      // Mid-body failure: the client connection cannot be trusted to be framed right.
+      x.stream.closeAfterResponse();
+      if (err == upstream::UpstreamError::kTimeout) stats::inc(bs.stats->timeouts);
+      co_return;
+    }
+    pool->release(std::move(conn));
+    co_return;
+  }
+}
+
+void HttpProxy::finish(Exchange& x) {
+  auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - x.start);
+  if (x.listenerStats) {
+    stats::inc(x.listenerStats->responses[stats::statusClass(x.status)]);
+    x.listenerStats->latency.observe(elapsed);
+  }
+  auto& log = worker_.accessLog();
+  if (!log.enabled()) return;
+  const http::RequestHead& req = x.stream.request();
+  std::string& out = log.line();
+  auto now = std::chrono::system_clock::now();
+  out += fmt::format("{{\"time\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"client\":", 
+                     std::chrono::floor<std::chrono::seconds>(now));
+  runtime::appendJsonString(out, x.stream.connection().remoteAddress);
+  out += ",\"method\":";
+  runtime::appendJsonString(out, req.method);
+  out += ",\"authority\":";
+  runtime::appendJsonString(out, x.originalAuthority.empty() ? req.authority : x.originalAuthority);
+  out += ",\"path\":";
+  runtime::appendJsonString(out, x.originalPath.empty() ? req.path : x.originalPath);
+  out += fmt::format(",\"status\":{},\"bytes_sent\":{},\"duration_ms\":{:.3f}", x.status,
+                     x.bytesOut, static_cast<double>(elapsed.count()) / 1000.0);
+  if (x.listener) {
+    out += ",\"listener\":";
+    runtime::appendJsonString(out, x.listener->statsKey);
+  }
+  if (x.rule) {
+    out += ",\"route\":";
+    runtime::appendJsonString(out, x.rule->rule->routeNs + "/" + x.rule->rule->routeName);
+  }
+  if (x.backend) {
+    out += ",\"backend\":";
+    runtime::appendJsonString(out, x.backend->id);
+    if (x.endpoint) {
+      out += ",\"upstream\":";
+      runtime::appendJsonString(out, fmt::format("{}:{}", x.endpoint->address, x.endpoint->port));
+    }
+  }
+  out += "}\n";
+  log.maybeFlush();
+}
+
+}  // namespace archway::proxy

@@ -1,0 +1,105 @@
+// A worker: one thread, one io_context, shared-nothing. It owns its accepting sockets
+// (SO_REUSEPORT, one per served address:port), its downstream connections, its upstream
+// pools, its counters and its copy of the current RuntimeConfig pointer. The control
+// thread talks to it only by posting closures to its io_context.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <functional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "runtime/access_log.h"
+#include "runtime/config.h"
+#include "runtime/timed.h"
+#include "stats/stats.h"
+
+namespace archway::upstream {
+class Pool;
+}
+namespace archway::proxy {
+class HttpProxy;
+}
+
+namespace archway::runtime {
+
+using PortKey = std::pair<std::string, uint16_t>;  // (address or "", port)
+
+// A downstream connection as the worker sees it (any protocol): so it can be drained.
+class DownstreamConnection {
+ public:
+  virtual ~DownstreamConnection() = default;
+  // Stop taking new requests: close now if idle, else after the in-flight response.
+  virtual void drain() = 0;
+  virtual const PortKey& portKey() const = 0;
+};
+
+class Worker {
+ public:
+  Worker(uint32_t id, uint32_t workerCount, const AccessLogFile* accessLog);
+  ~Worker();
+
+  // --- control thread ---
+  void start();
+  // Installs a config on the worker's thread (listener diff included).
+  void publish(std::shared_ptr<const RuntimeConfig> config, std::function<void()> done);
+  // Stops accepting and drains connections; `done` runs on the worker thread when the
+  // last connection closed.
+  void beginDrain();
+  void stop();  // stops the loop (after drain or at the deadline) and joins
+  size_t activeConnections() const { return active_.load(std::memory_order_relaxed); }
+  stats::WorkerStats& stats() { return stats_; }
+  const stats::WorkerStats& stats() const { return stats_; }
+
+  // --- worker thread ---
+  uint32_t id() const { return id_; }
+  asio::io_context& io() { return *io_; }
+  const std::shared_ptr<const RuntimeConfig>& config() const { return config_; }
+  TimedList& timers() { return timers_; }
+  bool draining() const { return draining_; }
+  proxy::HttpProxy& proxy() { return *proxy_; }
+  AccessLogBuffer& accessLog() { return accessLog_; }
+  uint64_t random() { return rng_(); }
+  upstream::Pool* pool(const snapshot::Endpoint& endpoint);
+
+  void addConnection(DownstreamConnection* c);
+  void removeConnection(DownstreamConnection* c);
+
+ private:
+  struct Acceptor;
+  void install(std::shared_ptr<const RuntimeConfig> config);
+  bool openAcceptor(const PortKey& key);
+  asio::awaitable<void> acceptLoop(std::shared_ptr<Acceptor> acceptor);
+  asio::awaitable<void> sweepLoop();
+  void onAccepted(asio::ip::tcp::socket socket, const PortKey& key);
+
+  uint32_t id_;
+  uint32_t maxConnections_;
+  std::unique_ptr<asio::io_context> io_;
+  std::thread thread_;
+  std::shared_ptr<const RuntimeConfig> config_;
+  std::map<PortKey, std::shared_ptr<Acceptor>> acceptors_;
+  std::unordered_set<DownstreamConnection*> connections_;
+  std::atomic<size_t> active_{0};
+  TimedList timers_;
+  stats::WorkerStats stats_;
+  std::unique_ptr<proxy::HttpProxy> proxy_;
+  AccessLogBuffer accessLog_;
+  std::unordered_map<std::string, std::unique_ptr<upstream::Pool>> pools_;
+  std::minstd_rand rng_;
+  bool draining_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace archway::runtime

@@ -1,0 +1,62 @@
+// The file source: manifests from files and directories, followed with inotify.
+//
+// Objects behave as in a cluster: metadata.generation starts at 1 (or what the file says)
+// and grows when an object's spec changes; metadata.creationTimestamp is assigned at first
+// sight and kept; an object whose file (or document) disappears is gone. Rename-replace,
+// create, write and delete all count as changes; bursts are coalesced (kFileWatchDebounce).
+// A file that stops parsing keeps its last good objects serving and the error is logged
+// with file:line.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "api/loader.h"
+#include "api/object.h"
+
+namespace archway::sources {
+
+class FileSource {
+ public:
+  // `onChange` runs on `io`'s thread after the initial load and after every effective change.
+  FileSource(asio::io_context& io, std::vector<std::string> paths,
+             std::function<void(const api::Store&)> onChange);
+  ~FileSource();
+
+  // Loads everything and starts watching. False only when inotify cannot be set up.
+  bool start(std::string* error);
+  // Re-reads every path now (also used by tests); returns true when the store changed.
+  bool reload();
+  const api::Store& store() const { return store_; }
+
+ private:
+  void addWatches();
+  void watchDir(const std::string& dir);
+  void readEvents();
+  void scheduleReload();
+
+  asio::io_context& io_;
+  std::vector<std::string> paths_;
+  std::function<void(const api::Store&)> onChange_;
+  api::Store store_;
+  // Last objects that parsed, per file.
+  std::map<std::string, std::vector<api::Object>> lastGood_;
+  std::map<std::string, std::string> lastError_;  // file -> message already logged
+  int inotifyFd_ = -1;
+  std::unique_ptr<asio::posix::stream_descriptor> stream_;
+  asio::steady_timer debounce_;
+  std::map<int, std::string> watches_;
+  std::vector<char> eventBuf_;
+  bool firstLoad_ = true;
+};
+
+// RFC 3339 UTC timestamp of "now" (seconds precision), for creationTimestamp.
+std::string nowRfc3339();
+
+}  // namespace archway::sources

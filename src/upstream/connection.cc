@@ -1,0 +1,345 @@
+#include "upstream/connection.h"
+
+#include <charconv>
+
+#include <asio/connect.hpp>
+#include <asio/write.hpp>
+
+#include "net/limits.h"
+
+namespace archway::upstream {
+
+namespace {
+
+void appendHeader(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+const llhttp_settings_t* Connection::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t x;
+    llhttp_settings_init(&x);
+    x.on_header_field = &Connection::onHeaderField;
+    x.on_header_value = &Connection::onHeaderValue;
+    x.on_headers_complete = &Connection::onHeadersComplete;
+    x.on_body = &Connection::onBody;
+    x.on_message_complete = &Connection::onMessageComplete;
+    return x;
+  }();
+  return &s;
+}
+
+Connection::Connection(asio::io_context& io, runtime::TimedList* timers, stats::BackendStats* stats)
+    : socket_(io), stats_(stats), buf_(net::kUpstreamReadBuffer) {
+  link(timers);
+  llhttp_init(&parser_, HTTP_RESPONSE, settings());
+  parser_.data = this;
+}
+
+Connection::~Connection() {
+  close();
+  if (stats_ && counted_) stats::dec(stats_->activeConnections);
+}
+
+void Connection::close() {
+  std::error_code ignored;
+  if (socket_.is_open()) {
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+}
+
+void Connection::onDeadline() {
+  timedOut_ = true;
+  close();
+}
+
+void Connection::abortTimeout() {
+  timedOut_ = true;
+  close();
+}
+
+http::Awaitable<std::error_code> Connection::connect(const asio::ip::tcp::endpoint& ep) {
+  setDeadline(net::kUpstreamConnectTimeout);
+  auto [ec] = co_await socket_.async_connect(ep, http::kNoThrow);
+  clearDeadline();
+  if (!ec && timedOut_) ec = asio::error::timed_out;
+  if (!ec) {
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    ec.clear();
+    if (stats_) {
+      stats::inc(stats_->connectionsOpened);
+      stats::inc(stats_->activeConnections);
+      counted_ = true;
+    }
+  }
+  co_return ec;
+}
+
+void Connection::resetExchange() {
+  llhttp_reset(&parser_);
+  pos_ = end_ = 0;
+  head_ = nullptr;
+  lastWasValue_ = false;
+  headBytes_ = 0;
+  headRequest_ = headComplete_ = complete_ = interim_ = upgraded_ = false;
+  keepAlive_ = true;
+  receivedAny_ = false;
+  eof_ = false;
+  pending_.clear();
+}
+
+http::Awaitable<UpstreamError> Connection::writeRequest(const http::RequestHead& r,
+                                                        std::string_view body,
+                                                        std::string_view upgrade) {
+  wbuf_.clear();
+  wbuf_.append(r.method);
+  wbuf_.push_back(' ');
+  wbuf_.append(r.path);
+  wbuf_.append(" HTTP/1.1\r\n");
+  appendHeader(wbuf_, "host", r.authority);
+  for (const auto& h : r.headers) appendHeader(wbuf_, h.name, h.value);
+  if (!body.empty() || r.hasBody) {
+    char num[24];
+    auto res = std::to_chars(num, num + sizeof(num), body.size());
+    appendHeader(wbuf_, "content-length", std::string_view(num, res.ptr - num));
+  }
+  if (!upgrade.empty()) {
+    appendHeader(wbuf_, "connection", "upgrade");
+    appendHeader(wbuf_, "upgrade", upgrade);
+  }
+  wbuf_.append("\r\n");
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(wbuf_), asio::buffer(body.data(), body.size())};
+  setDeadline(net::kUpstreamReadTimeout);
+  auto [ec, n] = co_await asio::async_write(socket_, bufs, http::kNoThrow);
+  clearDeadline();
+  if (ec) {
+    failed_ = true;
+    co_return timedOut_ ? UpstreamError::kTimeout : UpstreamError::kReset;
+  }
+  co_return UpstreamError::kNone;
+}
+
+int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
+  auto* c = static_cast<Connection*>(p->data);
+  c->headBytes_ += len;
+  if (c->headBytes_ > net::kMaxResponseHeaderBytes) return -1;
+  auto& items = c->head_->headers.items();
+  if (c->lastWasValue_ || items.empty()) {
+    items.push_back(http::Header{});
+    c->lastWasValue_ = false;
+  }
+  std::string& name = items.back().name;
+  size_t old = name.size();
+  name.append(at, len);
+  for (size_t i = old; i < name.size(); ++i)
+    if (name[i] >= 'A' && name[i] <= 'Z') name[i] = static_cast<char>(name[i] + 32);
+  return 0;
+}
+
+int Connection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
+  auto* c = static_cast<Connection*>(p->data);
+  c->headBytes_ += len + 4;
+  if (c->headBytes_ > net::kMaxResponseHeaderBytes) return -1;
+  auto& items = c->head_->headers.items();
+  if (items.empty()) return -1;
+  items.back().value.append(at, len);
+  c->lastWasValue_ = true;
+  return 0;
+}
+
+int Connection::onHeadersComplete(llhttp_t* p) {
+  auto* c = static_cast<Connection*>(p->data);
+  int status = p->status_code;
+  c->head_->status = status;
+  if (status >= 100 && status < 200 && status != 101) {
+    c->interim_ = true;
+    return 0;
+  }
+  c->headComplete_ = true;
+  c->keepAlive_ = llhttp_should_keep_alive(p) != 0;
+  if (status == 101) {
+    c->upgraded_ = true;
+    c->keepAlive_ = false;
+    return 2;  // no body; execute returns HPE_PAUSED_UPGRADE
+  }
+  if (c->headRequest_) return 1;
+  return 0;
+}
+
+int Connection::onBody(llhttp_t* p, const char* at, size_t len) {
+  auto* c = static_cast<Connection*>(p->data);
+  c->pending_.emplace_back(at, len);
+  return 0;
+}
+
+int Connection::onMessageComplete(llhttp_t* p) {
+  auto* c = static_cast<Connection*>(p->data);
+  if (c->interim_) {
+    // A skipped 1xx: drop its headers and continue with the final response.
+    c->interim_ = false;
+    c->head_->headers.clear();
+    c->headBytes_ = 0;
+    c->lastWasValue_ = false;
+    return 0;
+  }
+  c->complete_ = true;
+  return HPE_PAUSED;
+}
+
+bool Connection::execute() {
+  if (pos_ >= end_) return true;
+  llhttp_errno_t err = llhttp_execute(&parser_, buf_.data() + pos_, end_ - pos_);
+  if (err == HPE_OK) {
+    pos_ = end_;
+    return true;
+  }
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    pos_ = static_cast<size_t>(llhttp_get_error_pos(&parser_) - buf_.data());
+    if (err == HPE_PAUSED) {
+      llhttp_resume(&parser_);
+      // Bytes after a complete response on a keep-alive connection: protocol violation.
+      if (complete_ && pos_ < end_) keepAlive_ = false;
+    }
+    return true;
+  }
+  failed_ = true;
+  return false;
+}
+
+http::Awaitable<UpstreamError> Connection::readMore() {
+  setDeadline(net::kUpstreamReadTimeout);
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf_.data(), buf_.size()), http::kNoThrow);
+  clearDeadline();
+  if (timedOut_) {
+    failed_ = true;
+    co_return UpstreamError::kTimeout;
+  }
+  if (ec == asio::error::eof) {
+    eof_ = true;
+    pos_ = end_ = 0;
+    co_return UpstreamError::kNone;
+  }
+  if (ec) {
+    failed_ = true;
+    co_return UpstreamError::kReset;
+  }
+  receivedAny_ = true;
+  pos_ = 0;
+  end_ = n;
+  co_return UpstreamError::kNone;
+}
+
+http::Awaitable<UpstreamError> Connection::readHead(http::ResponseHead& head, bool headRequest) {
+  head_ = &head;
+  headRequest_ = headRequest;
+  while (!headComplete_) {
+    if (pos_ >= end_) {
+      if (eof_) {
+        failed_ = true;
+        co_return receivedAny_ ? UpstreamError::kProtocol : UpstreamError::kReset;
+      }
+      UpstreamError e = co_await readMore();
+      if (e != UpstreamError::kNone) co_return e;
+      if (eof_) continue;
+    }
+    if (!execute()) co_return UpstreamError::kProtocol;
+  }
+  // Framing headers are the codec's business; carry the length separately.
+  head.contentLength.reset();
+  if (const std::string* cl = head.headers.get("content-length")) {
+    uint64_t v = 0;
+    auto res = std::from_chars(cl->data(), cl->data() + cl->size(), v);
+    if (res.ec == std::errc() && res.ptr == cl->data() + cl->size()) head.contentLength = v;
+  }
+  auto& items = head.headers.items();
+  std::erase_if(items, [&](const http::Header& h) {
+    if (h.name == "upgrade" && upgraded_) return false;
+    return http::isHopByHop(h.name);
+  });
+  if (stats_) stats::inc(stats_->responses[stats::statusClass(head.status)]);
+  co_return UpstreamError::kNone;
+}
+
+http::Awaitable<UpstreamError> Connection::readBody(http::ServerStream* sink) {
+  for (;;) {
+    if (!pending_.empty() || complete_) {
+      if (sink) {
+        bool ok = co_await sink->sendBody(std::span<const asio::const_buffer>(pending_), complete_);
+        if (!ok) {
+          pending_.clear();
+          failed_ = true;
+          co_return UpstreamError::kDownstream;
+        }
+      }
+      pending_.clear();
+      if (complete_) co_return UpstreamError::kNone;
+    }
+    if (upgraded_) co_return UpstreamError::kNone;
+    if (pos_ >= end_) {
+      if (eof_) {
+        // Close-delimited body ends at EOF; otherwise the upstream cut it short.
+        if (llhttp_finish(&parser_) == HPE_OK && complete_) {
+          keepAlive_ = false;
+          continue;
+        }
+        if (complete_) continue;
+        failed_ = true;
+        co_return UpstreamError::kReset;
+      }
+      UpstreamError e = co_await readMore();
+      if (e != UpstreamError::kNone) co_return e;
+      continue;
+    }
+    if (!execute()) co_return UpstreamError::kProtocol;
+  }
+}
+
+std::string_view Connection::leftover() const {
+  return pos_ < end_ ? std::string_view(buf_.data() + pos_, end_ - pos_) : std::string_view();
+}
+
+// ---------------------------------------------------------------------------------------
+
+Pool::Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint)
+    : io_(io), timers_(timers), endpoint_(std::move(endpoint)) {}
+
+Pool::~Pool() = default;
+
+void Pool::closeIdle() { idle_.clear(); }
+
+http::Awaitable<std::unique_ptr<Connection>> Pool::acquire(stats::BackendStats* stats,
+                                                           std::error_code* error) {
+  while (!idle_.empty()) {
+    std::unique_ptr<Connection> c = std::move(idle_.back());
+    idle_.pop_back();
+    if (!c->socket().is_open()) continue;  // idled out or closed
+    c->clearDeadline();
+    c->reused = true;
+    c->resetExchange();
+    co_return c;
+  }
+  auto c = std::make_unique<Connection>(io_, timers_, stats);
+  c->pool = this;
+  std::error_code ec = co_await c->connect(endpoint_);
+  if (ec) {
+    if (stats) stats::inc(stats->connectFailures);
+    *error = ec;
+    co_return nullptr;
+  }
+  co_return c;
+}
+
+void Pool::release(std::unique_ptr<Connection> c) {
+  if (!c->keepAlive() || !c->socket().is_open() || idle_.size() >= net::kMaxIdleUpstreamPerEndpoint)
+    return;  // destroyed -> closed
+  c->setDeadline(net::kUpstreamIdleTimeout);
+  idle_.push_back(std::move(c));
+}
+
+}  // namespace archway::upstream

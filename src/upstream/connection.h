@@ -1,0 +1,127 @@
+// One upstream HTTP/1.1 connection: request serialization and response parsing (llhttp,
+// strict). Owned by a worker; pooled per endpoint by upstream::Pool. An h2c connection for
+// kH2c backends will sit beside this class behind the same Pool seam.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <llhttp.h>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "http/message.h"
+#include "http/stream.h"
+#include "runtime/timed.h"
+#include "stats/stats.h"
+
+namespace archway::upstream {
+
+class Pool;
+
+enum class UpstreamError {
+  kNone,
+  kConnectFailed,  // nothing was sent: safe to retry anywhere
+  kReset,          // connection failed after the request was (partly) sent
+  kTimeout,        // our deadline fired
+  kProtocol,       // malformed/oversized response
+  kDownstream,     // the client went away while we streamed to it
+};
+
+class Connection : public runtime::Timed {
+ public:
+  Connection(asio::io_context& io, runtime::TimedList* timers, stats::BackendStats* stats);
+  ~Connection() override;
+
+  asio::ip::tcp::socket& socket() { return socket_; }
+  Pool* pool = nullptr;
+  bool reused = false;  // came from the idle pool (a failure may just be a stale socket)
+
+  http::Awaitable<std::error_code> connect(const asio::ip::tcp::endpoint& ep);
+
+  // Sends the request. `upgrade` non-empty adds "connection: upgrade" + "upgrade: <v>".
+  http::Awaitable<UpstreamError> writeRequest(const http::RequestHead& request,
+                                              std::string_view body, std::string_view upgrade);
+  // Reads the response head (1xx other than 101 are skipped). `headRequest`: no body follows.
+  http::Awaitable<UpstreamError> readHead(http::ResponseHead& head, bool headRequest);
+  // Streams the body to `sink` (null: discard). Call after readHead.
+  http::Awaitable<UpstreamError> readBody(http::ServerStream* sink);
+  // Bytes received after a 101 head (belong to the tunnel).
+  std::string_view leftover() const;
+
+  bool keepAlive() const { return keepAlive_ && complete_ && !failed_; }
+  bool receivedAny() const { return receivedAny_; }
+  // Aborts whatever is in progress (route timeouts); pending operations fail with kTimeout.
+  void abortTimeout();
+  void close();
+  // Resets per-exchange state before reuse.
+  void resetExchange();
+
+ protected:
+  void onDeadline() override;
+
+ private:
+  static int onHeaderField(llhttp_t* p, const char* at, size_t len);
+  static int onHeaderValue(llhttp_t* p, const char* at, size_t len);
+  static int onHeadersComplete(llhttp_t* p);
+  static int onBody(llhttp_t* p, const char* at, size_t len);
+  static int onMessageComplete(llhttp_t* p);
+  static const llhttp_settings_t* settings();
+
+  // Runs the parser over buffered bytes; false on a parse error.
+  bool execute();
+  http::Awaitable<UpstreamError> readMore();
+
+  asio::ip::tcp::socket socket_;
+  stats::BackendStats* stats_;
+  llhttp_t parser_;
+  std::vector<char> buf_;
+  size_t pos_ = 0, end_ = 0;
+  std::string wbuf_;
+
+  http::ResponseHead* head_ = nullptr;
+  bool lastWasValue_ = false;
+  size_t headBytes_ = 0;
+  bool headRequest_ = false;
+  bool headComplete_ = false;
+  bool complete_ = false;
+  bool keepAlive_ = true;
+  bool interim_ = false;
+  bool upgraded_ = false;
+  bool failed_ = false;
+  bool timedOut_ = false;
+  bool receivedAny_ = false;
+  bool eof_ = false;
+  bool counted_ = false;
+  std::vector<asio::const_buffer> pending_;  // body spans (point into buf_)
+};
+
+// Idle keep-alive connections to one endpoint, owned by one worker.
+class Pool {
+ public:
+  Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint);
+  ~Pool();
+
+  // An idle connection, or a freshly connected one. On failure returns null and the error.
+  http::Awaitable<std::unique_ptr<Connection>> acquire(stats::BackendStats* stats,
+                                                       std::error_code* error);
+  // Returns a connection after a complete exchange; closes it if not reusable.
+  void release(std::unique_ptr<Connection> connection);
+  const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
+  size_t idleCount() const { return idle_.size(); }
+  void closeIdle();
+
+ private:
+  asio::io_context& io_;
+  runtime::TimedList* timers_;
+  asio::ip::tcp::endpoint endpoint_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+};
+
+}  // namespace archway::upstream
