@@ -48,7 +48,7 @@ class Bench:
         base = args.port_base
         self.port = {
             "backend": base, "backend_direct": base + 1, "grpc_backend": base + 2,
-            "sink": base + 3, "udpecho": base + 4,
+            "sink": base + 3, "udpecho": base + 4, "relay": base + 5,
             "archway": base + 10, "archway_admin": base + 11, "archway_h2": base + 10,
             "nginx": base + 20, "nginx_h2": base + 21,
             "haproxy": base + 30, "haproxy_h2": base + 31,
@@ -174,7 +174,10 @@ class Bench:
         # Direct baseline: the same backend on the DUT core, client on CPU1.
         self.start("direct", [os.path.join(self.tools, "backend"), "http",
                               str(self.port["backend_direct"])], DUT_CPU)
-        for port in (self.port["backend"], self.port["backend_direct"]):
+        # Null-proxy reference: a 1:1 TCP relay on the DUT core, no HTTP parsing.
+        self.start("relay", [os.path.join(self.tools, "relay"), str(self.port["relay"]),
+                             str(self.port["backend"])], DUT_CPU)
+        for port in (self.port["backend"], self.port["backend_direct"], self.port["relay"]):
             if not self.wait_port(port, 5):
                 raise SystemExit("backend did not start on port %d" % port)
 
@@ -601,7 +604,7 @@ endpoints:
 
     def targets(self):
         """(name, port) of everything measured: the direct baseline, then each DUT."""
-        out = [("direct", self.port["backend_direct"])]
+        out = [("direct", self.port["backend_direct"]), ("relay", self.port["relay"])]
         for dut in DUTS:
             out.append((dut, self.port[dut]))
         return out
@@ -680,7 +683,7 @@ endpoints:
     def live_targets(self, include_direct=True):
         out = []
         for name, port in self.targets():
-            if name == "direct":
+            if name in ("direct", "relay"):
                 if include_direct:
                     out.append((name, port))
             elif self.available.get(name) is None:
@@ -978,26 +981,27 @@ endpoints:
         if h1:
             w("")
             w("HTTP/1.1 keep-alive, max req/s (wrk -t1), route /svc-0 of 1")
-            hdr = "%-6s %-26s %-26s %-26s %-26s %-10s %-10s" % (
-                "conns", "direct (no proxy)", "archway", "nginx", "haproxy", "arch/ngx",
-                "arch/hap")
+            hdr = "%-6s %-22s %-22s %-22s %-22s %-22s %-9s %-9s" % (
+                "conns", "direct (no proxy)", "null relay", "archway", "nginx", "haproxy",
+                "arch/ngx", "arch/hap")
             w(hdr)
             for conns in self.args.conns:
                 cells, meds = [], {}
-                for name in ["direct"] + DUTS:
+                for name in ["direct", "relay"] + DUTS:
                     c, m = cell([r["rps"] for r in h1.get((name, conns), [])])
                     cells.append(c if (name, conns) in h1 else "not available")
                     meds[name] = m
-                w("%-6d %-26s %-26s %-26s %-26s %-10s %-10s" % (
+                w("%-6d %-22s %-22s %-22s %-22s %-22s %-9s %-9s" % (
                     conns, *cells, ratio(meds["archway"], meds["nginx"]),
                     ratio(meds["archway"], meds["haproxy"])))
                 for peer in PEERS:
                     targets.append(("HTTP/1.1 RPS c=%d ≥ 1.2× %s" % (conns, peer),
                                     verdict(meds["archway"], meds[peer], 1.2, True)))
-            w("  CPU µs per request (lower is better; direct = the bare backend):")
+            w("  CPU µs per request (lower is better; direct = the bare backend, relay = a 1:1 "
+              "TCP relay, the floor of any proxy):")
             for conns in self.args.conns:
                 parts = []
-                for name in ["direct"] + DUTS:
+                for name in ["direct", "relay"] + DUTS:
                     c, _ = cell([r.get("cpu_us") for r in h1.get((name, conns), [])])
                     parts.append("%s %s" % (name, c))
                 w("    c=%-4d %s" % (conns, "; ".join(parts)))
@@ -1014,7 +1018,7 @@ endpoints:
             w("%-10s %-24s %-24s %-24s %-10s %-8s" % ("target", "p50", "p99", "p99.9",
                                                      "achieved", "errors"))
             meds = {}
-            for name in ["direct"] + DUTS:
+            for name in ["direct", "relay"] + DUTS:
                 runs = lat["runs"].get(name)
                 if not runs:
                     w("%-10s not available" % name)

@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$work/bin"
-for tool in backend loadgen; do
+for tool in backend loadgen relay; do
   cc -O2 -Wall -Wextra -Werror -o "$work/bin/$tool" "bench/tools/$tool.c"
 done
 if [ -f bench/tools/grpc_backend.c ] && pkg-config --exists libnghttp2; then

@@ -1,6 +1,15 @@
 // `archway check`: load manifests, translate, print every object with its computed status.
+// Exit codes (DESIGN §2): 0 every Gateway of our class and every route attached to one is
+// Accepted; 1 one is not; 2 input could not be read or parsed.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <iostream>
+#include <set>
 
 #include <yaml-cpp/yaml.h>
 
@@ -11,6 +20,123 @@
 
 namespace archway::cli {
 
+namespace {
+
+// Output order: Gateway API kinds first (in this order), then everything else by kind.
+int kindRank(const std::string& kind) {
+  static const char* const kOrder[] = {"GatewayClass",
+                                       "Gateway",
+                                       "ListenerSet",
+                                       "HTTPRoute",
+                                       "GRPCRoute",
+                                       "TLSRoute",
+                                       "TCPRoute",
+                                       "UDPRoute",
+                                       "ReferenceGrant",
+                                       "BackendTLSPolicy",
+                                       "XBackendTrafficPolicy"};
+  for (size_t i = 0; i < std::size(kOrder); ++i)
+    if (kind == kOrder[i]) return static_cast<int>(i);
+  return 100;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Strings that YAML would read back as another type must be quoted.
+void emitYaml(YAML::Emitter& out, const api::Json& j) {
+  switch (j.type()) {
+    case api::Json::value_t::object:
+      out << YAML::BeginMap;
+      for (const auto& [k, v] : j.items()) {
+        out << YAML::Key << k << YAML::Value;
+        emitYaml(out, v);
+      }
+      out << YAML::EndMap;
+      return;
+    case api::Json::value_t::array:
+      out << YAML::BeginSeq;
+      for (const auto& v : j) emitYaml(out, v);
+      out << YAML::EndSeq;
+      return;
+    case api::Json::value_t::string: {
+      const std::string s = j.get<std::string>();
+      // Plain only for simple words that YAML reads back as the same string.
+      static const std::set<std::string> kReserved = {"true", "false", "yes", "no", "on",
+                                                      "off",  "null",  "~",   "y",  "n"};
+      bool plainString =
+          !s.empty() && !kReserved.count(lower(s)) && s.find(": ") == std::string::npos &&
+          s.back() != ':' && s.back() != ' ' &&
+          std::all_of(s.begin(), s.end(),
+                      [](char c) {
+                        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                               c == '_' || c == '.' || c == '/' || c == ':' || c == ' ';
+                      }) &&
+          (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '/' || s[0] == '_');
+      if (plainString)
+        out << s;
+      else
+        out << YAML::DoubleQuoted << s;
+      return;
+    }
+    case api::Json::value_t::boolean:
+      out << j.get<bool>();
+      return;
+    case api::Json::value_t::number_integer:
+      out << j.get<int64_t>();
+      return;
+    case api::Json::value_t::number_unsigned:
+      out << j.get<uint64_t>();
+      return;
+    case api::Json::value_t::number_float:
+      out << j.get<double>();
+      return;
+    default:
+      out << YAML::Null;
+  }
+}
+
+// A static address is usable when this host can bind it: loopback, or an address of a
+// local interface.
+bool addressIsLocal(const std::string& address) {
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, address.c_str(), buf) == 1) {
+    if (buf[0] == 127 || std::all_of(buf, buf + 4, [](unsigned char c) { return c == 0; }))
+      return true;
+  } else if (inet_pton(AF_INET6, address.c_str(), buf) == 1) {
+    if (address == "::1" || address == "::") return true;
+  } else {
+    return false;
+  }
+  struct ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return false;
+  bool found = false;
+  for (auto* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    char text[INET6_ADDRSTRLEN] = {};
+    if (i->ifa_addr->sa_family == AF_INET)
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text,
+                sizeof(text));
+    else if (i->ifa_addr->sa_family == AF_INET6)
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, text,
+                sizeof(text));
+    found = address == text;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+bool acceptedTrue(const api::Json& conditions) {
+  if (!conditions.is_array()) return false;
+  for (const auto& c : conditions)
+    if (c.is_object() && c.value("type", "") == "Accepted") return c.value("status", "") == "True";
+  return false;
+}
+
+}  // namespace
+
 int runCheck(const CheckOptions& options) {
   api::LoadResult loaded = api::loadPaths(options.paths);
   api::validateAll(loaded);
@@ -18,17 +144,54 @@ int runCheck(const CheckOptions& options) {
   if (loaded.inputError) return 2;
   api::Store store;
   for (auto& o : loaded.objects) store.put(std::move(o));
-  translate::TranslateResult result = translate::translate(store);
+  translate::TranslateOptions topts;
+  topts.addressUsable = addressIsLocal;
+  translate::TranslateResult result = translate::translate(store, topts);
   for (const auto& d : result.diagnostics) std::cerr << d.format() << "\n";
+
+  std::vector<const api::Object*> objects;
+  for (const auto& [key, object] : store.all()) objects.push_back(&object);
+  std::sort(objects.begin(), objects.end(), [](const api::Object* a, const api::Object* b) {
+    int ra = kindRank(a->kind), rb = kindRank(b->kind);
+    if (ra != rb) return ra < rb;
+    return std::tie(a->kind, a->ns, a->name) < std::tie(b->kind, b->ns, b->name);
+  });
+
+  int exitCode = 0;
   api::Json items = api::Json::array();
-  for (const auto& [key, object] : store.all()) {
-    api::Json item = object.body;
-    auto st = result.statuses.find(key);
-    if (st != result.statuses.end()) item["status"] = st->second;
+  for (const api::Object* o : objects) {
+    api::Json item = api::Json::object();
+    item["apiVersion"] = o->apiVersion;
+    item["kind"] = o->kind;
+    api::Json md = {{"name", o->name}, {"generation", o->generation}};
+    if (!o->ns.empty()) md["namespace"] = o->ns;
+    item["metadata"] = md;
+    if (o->body.contains("spec")) item["spec"] = o->body["spec"];
+    auto st = result.statuses.find(api::keyOf(*o));
+    if (st != result.statuses.end()) {
+      item["status"] = st->second;
+      // Exit status: our Gateways and the routes attached to them must be Accepted.
+      if (o->kind == "Gateway" && !acceptedTrue(st->second.value("conditions", api::Json())))
+        exitCode = 1;
+      if (o->kind.size() > 5 && o->kind.substr(o->kind.size() - 5) == "Route")
+        for (const auto& p : st->second.value("parents", api::Json::array()))
+          if (p.value("controllerName", "") == topts.controllerName &&
+              !acceptedTrue(p.value("conditions", api::Json())))
+            exitCode = 1;
+    } else if (o->body.contains("status")) {
+      item["status"] = o->body["status"];
+    }
     items.push_back(std::move(item));
   }
-  std::cout << api::Json{{"items", items}}.dump(2) << "\n";
-  return 0;
+  api::Json doc = {{"items", items}};
+  if (options.output == "json") {
+    std::cout << doc.dump(2) << "\n";
+  } else {
+    YAML::Emitter out;
+    emitYaml(out, doc);
+    std::cout << out.c_str() << "\n";
+  }
+  return exitCode;
 }
 
 }  // namespace archway::cli

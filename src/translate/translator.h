@@ -4,6 +4,7 @@
 // `archway check` rely on.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -24,6 +25,9 @@ struct TranslateOptions {
   std::optional<std::string> addressPool;
   // Address reported in status.addresses when listeners bind every address.
   std::string defaultAddress = "127.0.0.1";
+  // Whether a static spec.addresses IP can be used by this instance (e.g. it is local).
+  // Unset: every valid IP is usable. Unusable ones give Programmed=False AddressNotUsable.
+  std::function<bool(const std::string&)> addressUsable;
 };
 
 struct TranslateResult {

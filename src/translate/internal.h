@@ -1,0 +1,146 @@
+// Shared state of one translation run. Not part of the public contract: only the files of
+// src/translate include it. Every step (gateways, routes, policies, snapshot) reads the
+// store and writes into one Context, in a fixed order, so the result is deterministic.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/object.h"
+#include "snapshot/snapshot.h"
+#include "translate/translator.h"
+#include "translate/util.h"
+
+namespace archway::translate {
+
+inline constexpr const char* kGatewayGroup = "gateway.networking.k8s.io";
+
+struct GatewayInfo;
+struct ListenerSetInfo;
+
+// One listener, from a Gateway or from a ListenerSet merged into its parent Gateway.
+struct ListenerInfo {
+  GatewayInfo* gateway = nullptr;
+  ListenerSetInfo* listenerSet = nullptr;  // null for the Gateway's own listeners
+  const api::Object* owner = nullptr;      // the Gateway or the ListenerSet
+  const api::Json* spec = nullptr;
+  std::string name;
+  std::string protocol;
+  int port = 0;
+  std::optional<std::string> hostname;
+  bool supportedProtocol = true;
+  bool tlsPassthrough = false;
+  // Route kinds this listener accepts (supportedKinds).
+  std::vector<std::string> kinds;
+  // allowedRoutes.namespaces
+  std::string from = "Same";
+  api::Json selector;
+
+  // Outcome of validation.
+  Condition accepted{"Accepted", true, "Accepted", "Listener is accepted"};
+  Condition resolvedRefs{"ResolvedRefs", true, "ResolvedRefs", "All references are resolved"};
+  std::optional<Condition> conflicted;  // reason HostnameConflict / ProtocolConflict
+  std::string programmedFalseReason;    // set when not programmed for a reason of its own
+  std::vector<snapshot::Certificate> certificates;
+  std::shared_ptr<snapshot::ClientValidation> clientValidation;
+  int attachedRoutes = 0;
+
+  // Routes are served only on listeners that are valid in every respect.
+  bool valid() const { return accepted.status && resolvedRefs.status && !conflicted; }
+  std::shared_ptr<snapshot::Listener> compiled;  // filled by the snapshot builder
+};
+
+struct GatewayInfo {
+  const api::Object* object = nullptr;
+  std::vector<ListenerInfo> listeners;         // the Gateway's own, in spec order
+  std::vector<ListenerSetInfo*> listenerSets;  // accepted ones, merge order
+  std::vector<std::string> addresses;          // IP addresses in use
+  bool bindAll = false;                        // no spec address and no pool
+  bool accepted = true;
+  api::Json status;
+  // spec.tls.backend.clientCertificateRef, when it resolves.
+  std::string clientCertPem, clientKeyPem;
+};
+
+struct ListenerSetInfo {
+  const api::Object* object = nullptr;
+  GatewayInfo* gateway = nullptr;  // parent, when it is one of ours
+  bool allowed = false;            // by the parent's allowedListeners
+  bool accepted = false;           // allowed and has at least one valid listener
+  std::vector<ListenerInfo> listeners;
+};
+
+// A route attached to a listener, kept for the snapshot builder.
+struct Attachment {
+  const api::Object* route = nullptr;
+  ListenerInfo* listener = nullptr;
+  // Effective hostnames on that listener (route ∩ listener); empty = listener's own.
+  std::vector<std::string> hostnames;
+};
+
+struct Context {
+  const api::Store& store;
+  const TranslateOptions& options;
+  TranslateResult& result;
+
+  std::set<std::string> ourClasses;  // GatewayClass names with our controllerName
+  // Owned storage; pointers into these stay valid (reserved up front).
+  std::vector<std::unique_ptr<GatewayInfo>> gateways;
+  std::vector<std::unique_ptr<ListenerSetInfo>> listenerSets;
+  std::map<api::ObjectKey, GatewayInfo*> gatewayByKey;
+  std::map<api::ObjectKey, ListenerSetInfo*> listenerSetByKey;
+  std::vector<Attachment> attachments;
+  // Rules dropped from a route (PartiallyInvalid), by route key.
+  std::map<api::ObjectKey, std::set<size_t>> invalidRules;
+  // Services used by accepted routes, per Gateway: "ns/name" -> gateways.
+  std::map<std::string, std::set<GatewayInfo*>> serviceUsers;
+  // Resolved BackendTLSPolicy per "ns/service" or "ns/service:sectionName".
+  std::map<std::string, std::shared_ptr<snapshot::BackendTls>> backendTls;
+
+  void diag(const api::Object& o, std::string_view field, const std::string& message);
+};
+
+// Steps, in the order translate() runs them.
+void processGatewayClasses(Context& ctx);
+void processGateways(Context& ctx);
+void processRoutes(Context& ctx);
+void finishGateways(Context& ctx);  // writes Gateway/ListenerSet status (needs attachedRoutes)
+void processPolicies(Context& ctx);
+void buildSnapshot(Context& ctx);
+
+// Reference checks shared by the steps.
+// ReferenceGrant in `toNs` allowing `fromGroup/fromKind` in `fromNs` to `toGroup/toKind/name`.
+bool referenceAllowed(const api::Store& store, std::string_view fromGroup,
+                      std::string_view fromKind, std::string_view fromNs, std::string_view toGroup,
+                      std::string_view toKind, std::string_view toNs, std::string_view toName);
+
+// A backendRef resolved to a Service port, or the reason it does not resolve.
+struct BackendResolution {
+  std::string reason;  // empty when resolved
+  std::string message;
+  const api::Object* service = nullptr;
+  const api::Json* servicePort = nullptr;  // the matching spec.ports[] entry
+  int port = 0;
+};
+BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, const api::Json& ref);
+
+// True for the apiVersions we read for each route kind.
+bool isRouteKind(const api::Object& o);
+bool olderThan(const api::Object* a, const api::Object* b);
+
+// Labels of a namespace (with the kubernetes.io/metadata.name label Kubernetes adds).
+std::map<std::string, std::string> namespaceLabels(const api::Store& store, std::string_view ns);
+
+// Decoded data[key] of a Secret (base64) or ConfigMap (plain); nullopt when absent.
+std::optional<std::string> secretData(const api::Object& secret, std::string_view key);
+std::optional<std::string> configMapData(const api::Object& cm, std::string_view key);
+
+// Condition list as status JSON, every entry with observedGeneration.
+api::Json conditionsJson(const std::vector<Condition>& conditions, int64_t generation);
+
+}  // namespace archway::translate

@@ -1,0 +1,403 @@
+// Route attachment (parentRefs, sectionName, port, allowedRoutes, hostnames), rule
+// validation and backendRef resolution, for HTTPRoute, GRPCRoute, TLSRoute, TCPRoute and
+// UDPRoute. Writes status.parents (merged with other controllers' entries).
+#include <algorithm>
+
+#include <re2/re2.h>
+
+#include "translate/internal.h"
+
+namespace archway::translate {
+
+namespace {
+
+const char* const kRouteKinds[] = {"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"};
+
+std::string str(const api::Json& j, const char* key, std::string def = "") {
+  if (!j.is_object()) return def;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
+}
+
+const api::Json& arr(const api::Json& j, const char* key) {
+  static const api::Json kEmpty = api::Json::array();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : kEmpty;
+}
+
+bool regexOk(const std::string& pattern) {
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  RE2 re(pattern, opts);
+  return re.ok();
+}
+
+std::optional<Condition> unsupported(const std::string& message) {
+  return Condition{"Accepted", false, "UnsupportedValue", message};
+}
+
+std::optional<Condition> validateHttpFilters(const api::Json& filters, const api::Json& matches,
+                                             bool backendLevel) {
+  bool redirect = false, rewrite = false;
+  bool allPrefix = true;
+  for (const auto& m : matches) {
+    auto p = m.find("path");
+    if (p != m.end() && p->is_object() && str(*p, "type", "PathPrefix") != "PathPrefix")
+      allPrefix = false;
+  }
+  static const std::set<std::string> kTypes = {"RequestHeaderModifier", "ResponseHeaderModifier",
+                                               "RequestRedirect",       "URLRewrite",
+                                               "RequestMirror",         "CORS",
+                                               "ExtensionRef"};
+  for (const auto& f : filters) {
+    std::string type = str(f, "type");
+    if (!kTypes.count(type)) return unsupported("Filter type " + type + " is not supported");
+    const char* field = type == "RequestRedirect" ? "requestRedirect"
+                        : type == "URLRewrite"    ? "urlRewrite"
+                                                  : nullptr;
+    if (type == "RequestRedirect") redirect = true;
+    if (type == "URLRewrite") rewrite = true;
+    if (field) {
+      auto cfg = f.find(field);
+      if (cfg != f.end() && cfg->is_object()) {
+        auto path = cfg->find("path");
+        if (path != cfg->end() && path->is_object() && str(*path, "type") == "ReplacePrefixMatch" &&
+            !allPrefix)
+          return unsupported("ReplacePrefixMatch requires PathPrefix matches");
+      }
+    }
+    if (type == "RequestMirror") {
+      auto cfg = f.find("requestMirror");
+      if (cfg != f.end() && cfg->is_object() && cfg->contains("percent") &&
+          cfg->contains("fraction"))
+        return unsupported("RequestMirror sets both percent and fraction");
+    }
+  }
+  (void)backendLevel;
+  if (redirect && rewrite)
+    return Condition{"Accepted", false, "IncompatibleFilters",
+                     "RequestRedirect and URLRewrite cannot be combined"};
+  return std::nullopt;
+}
+
+std::optional<Condition> validateHttpRule(const api::Json& rule) {
+  static const std::set<std::string> kMethods = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                                 "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  const api::Json& matches = arr(rule, "matches");
+  for (const auto& m : matches) {
+    if (auto p = m.find("path"); p != m.end() && p->is_object()) {
+      std::string type = str(*p, "type", "PathPrefix"), value = str(*p, "value", "/");
+      if (type == "Exact" || type == "PathPrefix") {
+        if (value.empty() || value[0] != '/' || value.find("//") != std::string::npos)
+          return unsupported("Path " + value + " must start with / and not contain //");
+      } else if (type == "RegularExpression") {
+        if (!regexOk(value)) return unsupported("Invalid path regular expression " + value);
+      } else {
+        return unsupported("Path match type " + type + " is not supported");
+      }
+    }
+    for (const char* key : {"headers", "queryParams"}) {
+      for (const auto& h : arr(m, key)) {
+        std::string type = str(h, "type", "Exact");
+        if (type == "RegularExpression") {
+          if (!regexOk(str(h, "value"))) return unsupported("Invalid regular expression");
+        } else if (type != "Exact") {
+          return unsupported("Match type " + type + " is not supported");
+        }
+      }
+    }
+    if (auto me = m.find("method");
+        me != m.end() && me->is_string() && !kMethods.count(me->get<std::string>()))
+      return unsupported("Method " + me->get<std::string>() + " is not supported");
+  }
+  if (auto bad = validateHttpFilters(arr(rule, "filters"), matches, false)) return bad;
+  for (const auto& b : arr(rule, "backendRefs"))
+    if (auto bad = validateHttpFilters(arr(b, "filters"), matches, true)) return bad;
+  if (auto t = rule.find("timeouts"); t != rule.end() && t->is_object()) {
+    std::optional<std::chrono::milliseconds> request, backend;
+    if (t->contains("request")) {
+      request = parseDuration(str(*t, "request"));
+      if (!request) return unsupported("Invalid timeouts.request");
+    }
+    if (t->contains("backendRequest")) {
+      backend = parseDuration(str(*t, "backendRequest"));
+      if (!backend) return unsupported("Invalid timeouts.backendRequest");
+    }
+    if (request && backend && request->count() > 0 && *backend > *request)
+      return unsupported("timeouts.backendRequest must not exceed timeouts.request");
+  }
+  if (auto r = rule.find("retry"); r != rule.end() && r->is_object() && r->contains("backoff"))
+    if (!parseDuration(str(*r, "backoff"))) return unsupported("Invalid retry.backoff");
+  return std::nullopt;
+}
+
+std::optional<Condition> validateGrpcRule(const api::Json& rule) {
+  for (const auto& m : arr(rule, "matches")) {
+    if (auto me = m.find("method"); me != m.end() && me->is_object()) {
+      std::string type = str(*me, "type", "Exact");
+      std::string service = str(*me, "service"), method = str(*me, "method");
+      if (type == "Exact") {
+        if (service.empty() && method.empty())
+          return unsupported("A method match needs a service or a method");
+      } else if (type == "RegularExpression") {
+        if ((!service.empty() && !regexOk(service)) || (!method.empty() && !regexOk(method)))
+          return unsupported("Invalid method regular expression");
+      } else {
+        return unsupported("Method match type " + type + " is not supported");
+      }
+    }
+    for (const auto& h : arr(m, "headers")) {
+      std::string type = str(h, "type", "Exact");
+      if (type == "RegularExpression" && !regexOk(str(h, "value")))
+        return unsupported("Invalid header regular expression");
+      if (type != "Exact" && type != "RegularExpression")
+        return unsupported("Header match type " + type + " is not supported");
+    }
+  }
+  static const std::set<std::string> kTypes = {"RequestHeaderModifier", "ResponseHeaderModifier",
+                                               "RequestMirror", "ExtensionRef"};
+  for (const auto& f : arr(rule, "filters"))
+    if (!kTypes.count(str(f, "type")))
+      return unsupported("Filter type " + str(f, "type") + " is not supported on GRPCRoute");
+  for (const auto& b : arr(rule, "backendRefs"))
+    for (const auto& f : arr(b, "filters"))
+      if (!kTypes.count(str(f, "type")))
+        return unsupported("Filter type " + str(f, "type") + " is not supported on GRPCRoute");
+  return std::nullopt;
+}
+
+// Every backendRef of a route, including mirror targets.
+std::vector<const api::Json*> allBackendRefs(const api::Object& route) {
+  std::vector<const api::Json*> out;
+  auto mirrors = [&](const api::Json& filters) {
+    for (const auto& f : filters)
+      if (str(f, "type") == "RequestMirror")
+        if (auto m = f.find("requestMirror"); m != f.end() && m->is_object())
+          if (auto b = m->find("backendRef"); b != m->end() && b->is_object()) out.push_back(&*b);
+  };
+  for (const auto& rule : arr(route.spec(), "rules")) {
+    mirrors(arr(rule, "filters"));
+    for (const auto& b : arr(rule, "backendRefs")) {
+      out.push_back(&b);
+      mirrors(arr(b, "filters"));
+    }
+  }
+  return out;
+}
+
+bool namespaceAllowed(Context& ctx, const ListenerInfo& l, const std::string& routeNs) {
+  if (l.from == "All") return true;
+  if (l.from == "Selector")
+    return labelSelectorMatches(l.selector, namespaceLabels(ctx.store, routeNs));
+  return routeNs == l.owner->ns;  // Same: the namespace of the Gateway or ListenerSet
+}
+
+std::vector<std::string> routeHostnames(const api::Object& route) {
+  std::vector<std::string> out;
+  if (route.kind == "TCPRoute" || route.kind == "UDPRoute") return out;
+  for (const auto& h : arr(route.spec(), "hostnames"))
+    if (h.is_string()) out.push_back(toLower(h.get<std::string>()));
+  return out;
+}
+
+}  // namespace
+
+bool isRouteKind(const api::Object& o) {
+  if (o.group() != kGatewayGroup) return false;
+  for (const char* k : kRouteKinds)
+    if (o.kind == k) return true;
+  return false;
+}
+
+BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, const api::Json& ref) {
+  BackendResolution r;
+  std::string group = str(ref, "group"), kind = str(ref, "kind", "Service");
+  std::string name = str(ref, "name"), ns = str(ref, "namespace", route.ns);
+  if (!group.empty() || kind != "Service") {
+    r.reason = "InvalidKind";
+    r.message = "backendRef " + (group.empty() ? "core" : group) + "/" + kind + " " + name +
+                " is not a supported kind";
+    return r;
+  }
+  if (!referenceAllowed(ctx.store, kGatewayGroup, route.kind, route.ns, "", "Service", ns, name)) {
+    r.reason = "RefNotPermitted";
+    r.message =
+        "backendRef to Service " + ns + "/" + name + " is not permitted by any ReferenceGrant";
+    return r;
+  }
+  const api::Object* svc = ctx.store.find("Service", ns, name);
+  if (!svc) {
+    r.reason = "BackendNotFound";
+    r.message = "Service " + ns + "/" + name + " does not exist";
+    return r;
+  }
+  r.service = svc;
+  r.port = ref.is_object() ? ref.value("port", 0) : 0;
+  const api::Json& ports = arr(svc->spec(), "ports");
+  if (r.port == 0) {
+    r.reason = "BackendNotFound";
+    r.message = "backendRef to Service " + ns + "/" + name + " needs a port";
+    return r;
+  }
+  for (const auto& p : ports)
+    if (p.is_object() && p.value("port", 0) == r.port) r.servicePort = &p;
+  if (!ports.empty() && !r.servicePort) {
+    r.reason = "BackendNotFound";
+    r.message = "Service " + ns + "/" + name + " has no port " + std::to_string(r.port);
+    return r;
+  }
+  if (r.servicePort) {
+    std::string app = str(*r.servicePort, "appProtocol");
+    if (app.rfind("kubernetes.io/", 0) == 0 && app != "kubernetes.io/h2c" &&
+        app != "kubernetes.io/ws") {
+      r.reason = "UnsupportedProtocol";
+      r.message = "appProtocol " + app + " is not supported";
+      return r;
+    }
+  }
+  return r;
+}
+
+void processRoutes(Context& ctx) {
+  std::vector<const api::Object*> routes;
+  for (const char* kind : kRouteKinds)
+    for (const api::Object* o : ctx.store.ofKind(kind))
+      if (isRouteKind(*o)) routes.push_back(o);
+  std::sort(routes.begin(), routes.end(), olderThan);
+
+  for (const api::Object* route : routes) {
+    const api::Json& spec = route->spec();
+    const api::Json& parentRefs = arr(spec, "parentRefs");
+    api::ObjectKey key = api::keyOf(*route);
+
+    // Rules: drop invalid ones (PartiallyInvalid) unless every rule is invalid.
+    std::optional<Condition> ruleFailure;
+    size_t ruleCount = 0;
+    std::set<size_t> invalid;
+    if (route->kind == "HTTPRoute" || route->kind == "GRPCRoute") {
+      const api::Json& rules = arr(spec, "rules");
+      ruleCount = rules.size();
+      for (size_t i = 0; i < rules.size(); ++i) {
+        auto bad =
+            route->kind == "HTTPRoute" ? validateHttpRule(rules[i]) : validateGrpcRule(rules[i]);
+        if (bad) {
+          invalid.insert(i);
+          if (!ruleFailure) ruleFailure = bad;
+        }
+      }
+    }
+    if (!invalid.empty()) ctx.invalidRules[key] = invalid;
+    bool allRulesInvalid = ruleCount > 0 && invalid.size() == ruleCount;
+
+    Condition resolved{"ResolvedRefs", true, "ResolvedRefs", "All references are resolved"};
+    for (const api::Json* ref : allBackendRefs(*route)) {
+      BackendResolution r = resolveBackendRef(ctx, *route, *ref);
+      if (!r.reason.empty()) {
+        resolved = {"ResolvedRefs", false, r.reason, r.message};
+        break;
+      }
+    }
+    std::vector<std::string> hostnames = routeHostnames(*route);
+
+    api::Json ourParents = api::Json::array();
+    std::set<const ListenerInfo*> countedOn;
+    bool anyOurs = false;
+    for (const auto& pref : parentRefs) {
+      std::string group = str(pref, "group", kGatewayGroup), kind = str(pref, "kind", "Gateway");
+      std::string ns = str(pref, "namespace", route->ns), name = str(pref, "name");
+      if (group != kGatewayGroup) continue;
+      std::vector<ListenerInfo>* listeners = nullptr;
+      GatewayInfo* gw = nullptr;
+      ListenerSetInfo* ls = nullptr;
+      if (kind == "Gateway") {
+        auto it = ctx.gatewayByKey.find({"Gateway", ns, name});
+        if (it == ctx.gatewayByKey.end()) continue;  // not ours (or absent): no status from us
+        gw = it->second;
+        listeners = &gw->listeners;
+      } else if (kind == "ListenerSet") {
+        auto it = ctx.listenerSetByKey.find({"ListenerSet", ns, name});
+        if (it == ctx.listenerSetByKey.end()) continue;
+        ls = it->second;
+        gw = ls->gateway;
+        listeners = &ls->listeners;
+      } else {
+        continue;
+      }
+      anyOurs = true;
+      std::optional<std::string> sectionName;
+      if (auto s = pref.find("sectionName"); s != pref.end() && s->is_string())
+        sectionName = s->get<std::string>();
+      std::optional<int> port;
+      if (auto p = pref.find("port"); p != pref.end() && p->is_number_integer())
+        port = p->get<int>();
+
+      Condition accepted{"Accepted", true, "Accepted", "Route is accepted"};
+      std::vector<std::pair<ListenerInfo*, std::vector<std::string>>> attachTo;
+      if (!route->validationErrors.empty()) {
+        std::string msg;
+        for (const auto& e : route->validationErrors) msg += (msg.empty() ? "" : "; ") + e;
+        accepted = {"Accepted", false, "UnsupportedValue", msg};
+      } else if (allRulesInvalid) {
+        accepted = *ruleFailure;
+      } else if (ls && !ls->accepted) {
+        accepted = {"Accepted", false, "NotAllowedByListeners",
+                    "ListenerSet " + ns + "/" + name + " is not accepted"};
+      } else {
+        bool selected = false, allowed = false;
+        for (auto& l : *listeners) {
+          if (sectionName && l.name != *sectionName) continue;
+          if (port && l.port != *port) continue;
+          selected = true;
+          bool kindOk = std::find(l.kinds.begin(), l.kinds.end(), route->kind) != l.kinds.end();
+          if (!kindOk || !namespaceAllowed(ctx, l, route->ns)) continue;
+          allowed = true;
+          auto effective = intersectHostnames(l.hostname, hostnames);
+          if (!effective) continue;
+          attachTo.emplace_back(&l, *effective);
+        }
+        if (!selected) {
+          accepted = {"Accepted", false, "NoMatchingParent",
+                      "No listener matches the parentRef's sectionName/port"};
+        } else if (!allowed) {
+          accepted = {"Accepted", false, "NotAllowedByListeners",
+                      "No listener allows this route's kind and namespace"};
+        } else if (attachTo.empty()) {
+          accepted = {"Accepted", false, "NoMatchingListenerHostname",
+                      "No listener hostname intersects the route's hostnames"};
+        }
+      }
+      if (accepted.status) {
+        for (auto& [l, effective] : attachTo) {
+          if (countedOn.insert(l).second) ++l->attachedRoutes;
+          ctx.attachments.push_back({route, l, effective});
+        }
+        // Services this Gateway routes to (BackendTLSPolicy ancestors).
+        for (const api::Json* ref : allBackendRefs(*route)) {
+          BackendResolution r = resolveBackendRef(ctx, *route, *ref);
+          if (r.service) ctx.serviceUsers[r.service->ns + "/" + r.service->name].insert(gw);
+        }
+      }
+      std::vector<Condition> conds{accepted, resolved};
+      if (accepted.status && !invalid.empty())
+        conds.push_back({"PartiallyInvalid", true, "UnsupportedValue",
+                         "Dropped Rule(s): " + ruleFailure->message});
+      api::Json parentRef = {{"group", group}, {"kind", kind}, {"namespace", ns}, {"name", name}};
+      if (sectionName) parentRef["sectionName"] = *sectionName;
+      if (port) parentRef["port"] = *port;
+      ourParents.push_back({{"parentRef", parentRef},
+                            {"controllerName", ctx.options.controllerName},
+                            {"conditions", conditionsJson(conds, route->generation)}});
+    }
+    if (!anyOurs) continue;
+    // Keep entries written by other controllers; ours replace our previous ones.
+    api::Json parents = api::Json::array();
+    if (auto st = route->body.find("status"); st != route->body.end() && st->is_object())
+      for (const auto& p : arr(*st, "parents"))
+        if (str(p, "controllerName") != ctx.options.controllerName) parents.push_back(p);
+    for (auto& p : ourParents) parents.push_back(std::move(p));
+    ctx.result.statuses[key] = {{"parents", parents}};
+  }
+}
+
+}  // namespace archway::translate

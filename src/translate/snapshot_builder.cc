@@ -1,0 +1,548 @@
+// Builds the immutable snapshot from what the earlier steps decided: listeners grouped by
+// (address, port), certificates, compiled HTTP/gRPC route tables in precedence order,
+// L4 routes, and Services resolved to their ready endpoints.
+//
+// HTTP precedence (one entry per (effective hostname, rule, match), first match wins):
+//   1. hostname: exact before wildcard before none; longer first within each;
+//   2. path: Exact, then RegularExpression (longer pattern first — implementation-specific
+//      in the spec), then PathPrefix by length (longest first);
+//   3. method match; 4. more header matches; 5. more query matches;
+//   6. older route, then "{namespace}/{name}", then rule order, then match order.
+// GRPCRoute entries (rule->isGrpc) share the vector but are never compared with HTTPRoute
+// entries by the router: a gRPC request matches only isGrpc entries, any other request only
+// non-gRPC ones. Among gRPC entries: hostname, then service length, then method length,
+// then header count, then the same tie-breakers.
+#include <algorithm>
+
+#include <re2/re2.h>
+
+#include "translate/internal.h"
+
+namespace archway::translate {
+
+namespace {
+
+using snapshot::HttpFilter;
+
+std::string str(const api::Json& j, const char* key, std::string def = "") {
+  if (!j.is_object()) return def;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
+}
+
+const api::Json& arr(const api::Json& j, const char* key) {
+  static const api::Json kEmpty = api::Json::array();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : kEmpty;
+}
+
+std::shared_ptr<const re2::RE2> compile(const std::string& pattern) {
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  auto re = std::make_shared<re2::RE2>(pattern, opts);
+  return re->ok() ? re : nullptr;
+}
+
+class Builder {
+ public:
+  explicit Builder(Context& ctx) : ctx_(ctx), snap_(std::make_shared<snapshot::Snapshot>()) {}
+
+  void run();
+
+ private:
+  std::shared_ptr<const snapshot::Backend> backend(const api::Object& route, const api::Json& ref,
+                                                   const GatewayInfo& gw, bool l4Udp, bool l4Tcp);
+  std::vector<HttpFilter> filters(const api::Object& route, const api::Json& list,
+                                  const GatewayInfo& gw);
+  std::shared_ptr<snapshot::HttpRule> httpRule(const api::Object& route, const api::Json& rule,
+                                               size_t index, const GatewayInfo& gw, bool grpc);
+  void addHttp(const Attachment& a);
+  void addL4(const Attachment& a);
+
+  Context& ctx_;
+  std::shared_ptr<snapshot::Snapshot> snap_;
+  // Sort keys of the entries of each listener, parallel to Listener::httpRoutes.
+  struct EntryKey {
+    int hostClass = 0;  // 0 exact, 1 wildcard, 2 none
+    size_t hostLen = 0;
+    bool grpc = false;
+    int pathClass = 0;  // 0 Exact, 1 Regex, 2 Prefix
+    size_t pathLen = 0;
+    size_t grpcService = 0, grpcMethod = 0;
+    bool method = false;
+    size_t headers = 0, queries = 0;
+    const api::Object* route = nullptr;
+    size_t rule = 0, match = 0;
+  };
+  std::map<snapshot::Listener*, std::vector<std::pair<EntryKey, snapshot::HttpRouteEntry>>>
+      entries_;
+  std::map<snapshot::Listener*, std::vector<std::pair<const api::Object*, snapshot::L4Route>>> l4_;
+};
+
+std::shared_ptr<const snapshot::Backend> Builder::backend(const api::Object& route,
+                                                          const api::Json& ref,
+                                                          const GatewayInfo& gw, bool l4Udp,
+                                                          bool l4Tcp) {
+  BackendResolution r = resolveBackendRef(ctx_, route, ref);
+  if (!r.reason.empty() || !r.service) return nullptr;
+  const api::Object& svc = *r.service;
+  std::string portName = r.servicePort ? str(*r.servicePort, "name") : "";
+  std::string app = r.servicePort ? str(*r.servicePort, "appProtocol") : "";
+  std::string section = portName;
+  std::shared_ptr<snapshot::BackendTls> policy;
+  if (auto it = ctx_.backendTls.find(svc.ns + "/" + svc.name + ":" + section);
+      !section.empty() && it != ctx_.backendTls.end())
+    policy = it->second;
+  else if (auto it2 = ctx_.backendTls.find(svc.ns + "/" + svc.name); it2 != ctx_.backendTls.end())
+    policy = it2->second;
+  bool clientCert = policy && !gw.clientCertPem.empty();
+  std::string id = svc.ns + "/" + svc.name + ":" + std::to_string(r.port);
+  if (l4Udp) id += "/udp";
+  if (clientCert) id += "@" + gw.object->ns + "/" + gw.object->name;
+  if (auto it = snap_->backends.find(id); it != snap_->backends.end()) return it->second;
+
+  auto b = std::make_shared<snapshot::Backend>();
+  b->id = id;
+  b->ns = svc.ns;
+  b->service = svc.name;
+  b->port = static_cast<uint16_t>(r.port);
+  b->protocol = l4Udp                        ? snapshot::BackendProtocol::kUdp
+                : l4Tcp                      ? snapshot::BackendProtocol::kTcp
+                : app == "kubernetes.io/h2c" ? snapshot::BackendProtocol::kH2c
+                : app == "kubernetes.io/ws"  ? snapshot::BackendProtocol::kWebSocket
+                                             : snapshot::BackendProtocol::kHttp1;
+  if (policy) {
+    auto tls = std::make_shared<snapshot::BackendTls>(*policy);
+    if (clientCert) {
+      tls->clientCertPem = gw.clientCertPem;
+      tls->clientKeyPem = gw.clientKeyPem;
+    }
+    b->tls = tls;
+  }
+  // Ready endpoints of the EndpointSlices of this Service, on the slice port whose name
+  // matches the Service port's name.
+  std::set<std::pair<std::string, uint16_t>> seen;
+  for (const api::Object* slice : ctx_.store.ofKind("EndpointSlice")) {
+    if (slice->ns != svc.ns) continue;
+    const api::Json& md = slice->metadata();
+    auto labels = md.find("labels");
+    if (labels == md.end() || !labels->is_object() ||
+        str(*labels, "kubernetes.io/service-name") != svc.name)
+      continue;
+    int target = -1;
+    for (const auto& p : arr(slice->body, "ports"))
+      if (str(p, "name") == portName && p.is_object() && p.contains("port") &&
+          p["port"].is_number_integer())
+        target = p["port"].get<int>();
+    if (target <= 0 || target > 65535) continue;
+    for (const auto& e : arr(slice->body, "endpoints")) {
+      if (auto c = e.find("conditions"); c != e.end() && c->is_object())
+        if (auto ready = c->find("ready"); ready != c->end() && ready->is_boolean() && !*ready)
+          continue;
+      for (const auto& a : arr(e, "addresses"))
+        if (a.is_string() && isIpAddress(a.get<std::string>()) &&
+            seen.insert({a.get<std::string>(), static_cast<uint16_t>(target)}).second)
+          b->endpoints.push_back({a.get<std::string>(), static_cast<uint16_t>(target)});
+    }
+  }
+  std::sort(b->endpoints.begin(), b->endpoints.end(), [](const auto& x, const auto& y) {
+    return std::tie(x.address, x.port) < std::tie(y.address, y.port);
+  });
+  snap_->backends[id] = b;
+  return b;
+}
+
+snapshot::HeaderModifier headerModifier(const api::Json& cfg) {
+  snapshot::HeaderModifier m;
+  for (const auto& h : arr(cfg, "set"))
+    m.set.emplace_back(toLower(str(h, "name")), str(h, "value"));
+  for (const auto& h : arr(cfg, "add"))
+    m.add.emplace_back(toLower(str(h, "name")), str(h, "value"));
+  for (const auto& h : arr(cfg, "remove"))
+    if (h.is_string()) m.remove.push_back(toLower(h.get<std::string>()));
+  return m;
+}
+
+snapshot::PathModifier pathModifier(const api::Json& cfg) {
+  snapshot::PathModifier p;
+  auto path = cfg.find("path");
+  if (path == cfg.end() || !path->is_object()) return p;
+  std::string type = str(*path, "type");
+  if (type == "ReplaceFullPath") {
+    p.type = snapshot::PathModifierType::kReplaceFullPath;
+    p.value = str(*path, "replaceFullPath");
+  } else if (type == "ReplacePrefixMatch") {
+    p.type = snapshot::PathModifierType::kReplacePrefixMatch;
+    p.value = str(*path, "replacePrefixMatch");
+  }
+  return p;
+}
+
+std::vector<HttpFilter> Builder::filters(const api::Object& route, const api::Json& list,
+                                         const GatewayInfo& gw) {
+  std::vector<HttpFilter> out;
+  for (const auto& f : list) {
+    std::string type = str(f, "type");
+    HttpFilter h{};
+    auto cfgOf = [&](const char* key) -> const api::Json& {
+      static const api::Json kEmpty = api::Json::object();
+      auto it = f.find(key);
+      return it != f.end() && it->is_object() ? *it : kEmpty;
+    };
+    if (type == "RequestHeaderModifier") {
+      h.type = HttpFilter::Type::kRequestHeaderModifier;
+      h.headers = headerModifier(cfgOf("requestHeaderModifier"));
+    } else if (type == "ResponseHeaderModifier") {
+      h.type = HttpFilter::Type::kResponseHeaderModifier;
+      h.headers = headerModifier(cfgOf("responseHeaderModifier"));
+    } else if (type == "RequestRedirect") {
+      const api::Json& c = cfgOf("requestRedirect");
+      h.type = HttpFilter::Type::kRequestRedirect;
+      if (c.contains("scheme") && c["scheme"].is_string()) h.redirect.scheme = c["scheme"];
+      if (c.contains("hostname") && c["hostname"].is_string()) h.redirect.hostname = c["hostname"];
+      if (c.contains("port") && c["port"].is_number_integer())
+        h.redirect.port = static_cast<uint16_t>(c["port"].get<int>());
+      h.redirect.path = pathModifier(c);
+      h.redirect.statusCode = c.value("statusCode", 302);
+    } else if (type == "URLRewrite") {
+      const api::Json& c = cfgOf("urlRewrite");
+      h.type = HttpFilter::Type::kUrlRewrite;
+      if (c.contains("hostname") && c["hostname"].is_string()) h.rewrite.hostname = c["hostname"];
+      h.rewrite.path = pathModifier(c);
+    } else if (type == "RequestMirror") {
+      const api::Json& c = cfgOf("requestMirror");
+      h.type = HttpFilter::Type::kRequestMirror;
+      if (auto b = c.find("backendRef"); b != c.end() && b->is_object())
+        h.mirror.backend = backend(route, *b, gw, false, false);
+      if (c.contains("percent") && c["percent"].is_number_integer()) {
+        h.mirror.numerator = static_cast<uint32_t>(std::clamp(c["percent"].get<int>(), 0, 100));
+        h.mirror.denominator = 100;
+      } else if (auto fr = c.find("fraction"); fr != c.end() && fr->is_object()) {
+        int num = fr->value("numerator", 0), den = fr->value("denominator", 100);
+        if (den <= 0) den = 100;
+        h.mirror.numerator = static_cast<uint32_t>(std::clamp(num, 0, den));
+        h.mirror.denominator = static_cast<uint32_t>(den);
+      }
+    } else if (type == "CORS") {
+      const api::Json& c = cfgOf("cors");
+      h.type = HttpFilter::Type::kCors;
+      auto list2 = [&](const char* key) {
+        std::vector<std::string> v;
+        for (const auto& x : arr(c, key))
+          if (x.is_string()) v.push_back(x.get<std::string>());
+        return v;
+      };
+      h.cors.allowOrigins = list2("allowOrigins");
+      h.cors.allowMethods = list2("allowMethods");
+      h.cors.allowHeaders = list2("allowHeaders");
+      h.cors.exposeHeaders = list2("exposeHeaders");
+      h.cors.allowCredentials = c.value("allowCredentials", false);
+      h.cors.maxAgeSeconds = c.value("maxAge", 5);
+    } else if (type == "ExtensionRef") {
+      const api::Json& c = cfgOf("extensionRef");
+      h.type = HttpFilter::Type::kExtensionRef;
+      h.extension.group = str(c, "group");
+      h.extension.kind = str(c, "kind");
+      h.extension.name = str(c, "name");
+      h.extension.ns = route.ns;
+      for (const auto& [key, obj] : ctx_.store.all()) {
+        if (key.kind == h.extension.kind && key.ns == route.ns && key.name == h.extension.name &&
+            obj.group() == h.extension.group) {
+          h.extension.configJson = obj.body.dump();
+          h.extension.resolved = true;
+        }
+      }
+    } else {
+      continue;
+    }
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+std::shared_ptr<snapshot::HttpRule> Builder::httpRule(const api::Object& route,
+                                                      const api::Json& rule, size_t index,
+                                                      const GatewayInfo& gw, bool grpc) {
+  auto r = std::make_shared<snapshot::HttpRule>();
+  r->routeNs = route.ns;
+  r->routeName = route.name;
+  r->ruleName = str(rule, "name");
+  r->ruleIndex = index;
+  r->isGrpc = grpc;
+  r->filters = filters(route, arr(rule, "filters"), gw);
+  for (const auto& b : arr(rule, "backendRefs")) {
+    snapshot::WeightedBackend wb;
+    wb.backend = backend(route, b, gw, false, false);
+    int weight = b.is_object() ? b.value("weight", 1) : 1;
+    wb.weight = static_cast<uint32_t>(std::max(weight, 0));
+    wb.filters = filters(route, arr(b, "filters"), gw);
+    r->backends.push_back(std::move(wb));
+  }
+  if (auto t = rule.find("timeouts"); t != rule.end() && t->is_object()) {
+    if (auto d = parseDuration(str(*t, "request")); d && d->count() > 0) r->requestTimeout = *d;
+    if (auto d = parseDuration(str(*t, "backendRequest")); d && d->count() > 0)
+      r->backendRequestTimeout = *d;
+  }
+  if (auto rt = rule.find("retry"); rt != rule.end() && rt->is_object()) {
+    snapshot::RetryPolicy p;
+    for (const auto& c : arr(*rt, "codes"))
+      if (c.is_number_integer()) p.codes.push_back(c.get<int>());
+    p.attempts = rt->value("attempts", 1);
+    if (auto d = parseDuration(str(*rt, "backoff"))) p.backoff = *d;
+    r->retry = p;
+  }
+  return r;
+}
+
+void Builder::addHttp(const Attachment& a) {
+  const api::Object& route = *a.route;
+  bool grpc = route.kind == "GRPCRoute";
+  snapshot::Listener* listener = a.listener->compiled.get();
+  const GatewayInfo& gw = *a.listener->gateway;
+  std::set<size_t> dropped;
+  if (auto it = ctx_.invalidRules.find(api::keyOf(route)); it != ctx_.invalidRules.end())
+    dropped = it->second;
+  std::vector<std::string> hosts = a.hostnames;
+  if (hosts.empty()) hosts.push_back("");  // any host of the listener
+  const api::Json& rules = arr(route.spec(), "rules");
+  for (size_t ri = 0; ri < rules.size(); ++ri) {
+    if (dropped.count(ri)) continue;
+    auto rule = httpRule(route, rules[ri], ri, gw, grpc);
+    std::vector<std::pair<EntryKey, snapshot::HttpMatch>> matches;
+    const api::Json& ms = arr(rules[ri], "matches");
+    api::Json defaultMatch = api::Json::array({api::Json::object()});
+    const api::Json& list = ms.empty() ? defaultMatch : ms;
+    for (size_t mi = 0; mi < list.size(); ++mi) {
+      const api::Json& m = list[mi];
+      EntryKey k;
+      k.grpc = grpc;
+      k.route = &route;
+      k.rule = ri;
+      k.match = mi;
+      snapshot::HttpMatch hm;
+      std::set<std::string> seenHeaders, seenQueries;
+      for (const auto& h : arr(m, "headers")) {
+        snapshot::StringMatch s;
+        s.name = toLower(str(h, "name"));
+        if (!seenHeaders.insert(s.name).second) continue;  // only the first entry counts
+        s.value = str(h, "value");
+        if (str(h, "type", "Exact") == "RegularExpression") {
+          s.type = snapshot::MatchType::kRegularExpression;
+          s.regex = compile(s.value);
+        }
+        hm.headers.push_back(std::move(s));
+      }
+      if (grpc) {
+        std::string service, method, type = "Exact";
+        if (auto me = m.find("method"); me != m.end() && me->is_object()) {
+          service = str(*me, "service");
+          method = str(*me, "method");
+          type = str(*me, "type", "Exact");
+        }
+        if (type == "Exact" && !service.empty() && !method.empty()) {
+          hm.path = {snapshot::MatchType::kExact, "/" + service + "/" + method, nullptr};
+        } else if (type == "Exact" && !service.empty()) {
+          hm.path = {snapshot::MatchType::kPathPrefix, "/" + service, nullptr};
+        } else if (service.empty() && method.empty()) {
+          hm.path = {snapshot::MatchType::kPathPrefix, "/", nullptr};
+        } else {
+          auto esc = [&](const std::string& s) { return type == "Exact" ? RE2::QuoteMeta(s) : s; };
+          std::string re = "/" + (service.empty() ? std::string("[^/]+") : esc(service)) + "/" +
+                           (method.empty() ? std::string("[^/]+") : esc(method));
+          hm.path = {snapshot::MatchType::kRegularExpression, re, compile(re)};
+        }
+        k.grpcService = service.size();
+        k.grpcMethod = method.size();
+      } else {
+        if (auto p = m.find("path"); p != m.end() && p->is_object()) {
+          std::string type = str(*p, "type", "PathPrefix");
+          hm.path.value = str(*p, "value", "/");
+          if (type == "Exact") hm.path.type = snapshot::MatchType::kExact;
+          if (type == "RegularExpression") {
+            hm.path.type = snapshot::MatchType::kRegularExpression;
+            hm.path.regex = compile(hm.path.value);
+          }
+        }
+        if (auto me = m.find("method"); me != m.end() && me->is_string()) hm.method = *me;
+        for (const auto& q : arr(m, "queryParams")) {
+          snapshot::StringMatch s;
+          s.name = str(q, "name");
+          if (!seenQueries.insert(s.name).second) continue;
+          s.value = str(q, "value");
+          if (str(q, "type", "Exact") == "RegularExpression") {
+            s.type = snapshot::MatchType::kRegularExpression;
+            s.regex = compile(s.value);
+          }
+          hm.queryParams.push_back(std::move(s));
+        }
+        k.pathClass = hm.path.type == snapshot::MatchType::kExact               ? 0
+                      : hm.path.type == snapshot::MatchType::kRegularExpression ? 1
+                                                                                : 2;
+        k.pathLen = hm.path.value.size();
+        k.method = hm.method.has_value();
+        k.queries = hm.queryParams.size();
+      }
+      k.headers = hm.headers.size();
+      matches.emplace_back(k, std::move(hm));
+    }
+    for (const auto& host : hosts) {
+      for (const auto& [k0, hm] : matches) {
+        EntryKey k = k0;
+        k.hostClass = host.empty() ? 2 : isWildcard(host) ? 1 : 0;
+        k.hostLen = host.size();
+        snapshot::HttpRouteEntry e;
+        if (!host.empty()) e.hostnames.push_back(host);
+        e.match = hm;
+        e.rule = rule;
+        entries_[listener].emplace_back(k, std::move(e));
+      }
+    }
+  }
+}
+
+void Builder::addL4(const Attachment& a) {
+  const api::Object& route = *a.route;
+  snapshot::Listener* listener = a.listener->compiled.get();
+  const GatewayInfo& gw = *a.listener->gateway;
+  bool udp = route.kind == "UDPRoute";
+  snapshot::L4Route r;
+  r.routeNs = route.ns;
+  r.routeName = route.name;
+  r.hostnames = a.hostnames;
+  // TCP/UDP/TLS routes carry one rule in practice; backends of every rule are merged.
+  for (const auto& rule : arr(route.spec(), "rules")) {
+    for (const auto& b : arr(rule, "backendRefs")) {
+      snapshot::WeightedBackend wb;
+      wb.backend = backend(route, b, gw, udp, !udp);
+      int weight = b.is_object() ? b.value("weight", 1) : 1;
+      wb.weight = static_cast<uint32_t>(std::max(weight, 0));
+      r.backends.push_back(std::move(wb));
+    }
+  }
+  l4_[listener].emplace_back(&route, std::move(r));
+}
+
+snapshot::Protocol protocolOf(const std::string& p) {
+  if (p == "HTTPS") return snapshot::Protocol::kHttps;
+  if (p == "TLS") return snapshot::Protocol::kTls;
+  if (p == "TCP") return snapshot::Protocol::kTcp;
+  if (p == "UDP") return snapshot::Protocol::kUdp;
+  return snapshot::Protocol::kHttp;
+}
+
+// More specific listener hostnames first: exact, then wildcard by length, then catch-all.
+bool moreSpecific(const std::shared_ptr<const snapshot::Listener>& a,
+                  const std::shared_ptr<const snapshot::Listener>& b) {
+  auto rank = [](const snapshot::Listener& l) {
+    if (!l.hostname) return std::make_tuple(2, size_t{0});
+    return std::make_tuple(isWildcard(*l.hostname) ? 1 : 0, ~l.hostname->size());
+  };
+  if (rank(*a) != rank(*b)) return rank(*a) < rank(*b);
+  return std::tie(a->gatewayNs, a->gatewayName, a->name) <
+         std::tie(b->gatewayNs, b->gatewayName, b->name);
+}
+
+void Builder::run() {
+  // Listeners that serve: valid, on an accepted and programmed Gateway (or accepted
+  // ListenerSet).
+  std::map<std::tuple<std::string, int, bool>, std::vector<std::shared_ptr<snapshot::Listener>>>
+      ports;
+  auto compileListener = [&](ListenerInfo& l, GatewayInfo& gw) {
+    auto out = std::make_shared<snapshot::Listener>();
+    out->gatewayNs = gw.object->ns;
+    out->gatewayName = gw.object->name;
+    if (l.listenerSet) {
+      out->listenerSetNs = l.listenerSet->object->ns;
+      out->listenerSetName = l.listenerSet->object->name;
+    }
+    out->name = l.name;
+    out->protocol = protocolOf(l.protocol);
+    out->port = static_cast<uint16_t>(l.port);
+    out->hostname = l.hostname;
+    out->certificates = l.certificates;
+    out->tlsPassthrough = l.tlsPassthrough;
+    out->clientValidation = l.clientValidation;
+    l.compiled = out;
+    for (const auto& addr : gw.addresses)
+      ports[{gw.bindAll ? std::string() : addr, l.port, l.protocol == "UDP"}].push_back(out);
+  };
+  for (auto& gwp : ctx_.gateways) {
+    GatewayInfo& gw = *gwp;
+    const api::Json& conds = gw.status["conditions"];
+    bool programmed = false;
+    for (const auto& c : conds)
+      if (c["type"] == "Programmed") programmed = c["status"] == "True";
+    if (!programmed || gw.addresses.empty()) continue;
+    for (auto& l : gw.listeners)
+      if (l.valid()) compileListener(l, gw);
+    for (ListenerSetInfo* ls : gw.listenerSets)
+      for (auto& l : ls->listeners)
+        if (l.valid()) compileListener(l, gw);
+  }
+  for (const auto& a : ctx_.attachments) {
+    if (!a.listener->compiled) continue;
+    const std::string& kind = a.route->kind;
+    if (kind == "HTTPRoute" || kind == "GRPCRoute")
+      addHttp(a);
+    else
+      addL4(a);
+  }
+  for (auto& [listener, list] : entries_) {
+    std::stable_sort(list.begin(), list.end(), [](const auto& x, const auto& y) {
+      const EntryKey& a = x.first;
+      const EntryKey& b = y.first;
+      if (a.hostClass != b.hostClass) return a.hostClass < b.hostClass;
+      if (a.hostLen != b.hostLen) return a.hostLen > b.hostLen;
+      if (a.grpc != b.grpc) return !a.grpc;
+      if (!a.grpc) {
+        if (a.pathClass != b.pathClass) return a.pathClass < b.pathClass;
+        if (a.pathLen != b.pathLen) return a.pathLen > b.pathLen;
+        if (a.method != b.method) return a.method;
+        if (a.headers != b.headers) return a.headers > b.headers;
+        if (a.queries != b.queries) return a.queries > b.queries;
+      } else {
+        if (a.grpcService != b.grpcService) return a.grpcService > b.grpcService;
+        if (a.grpcMethod != b.grpcMethod) return a.grpcMethod > b.grpcMethod;
+        if (a.headers != b.headers) return a.headers > b.headers;
+      }
+      if (a.route != b.route) return olderThan(a.route, b.route);
+      if (a.rule != b.rule) return a.rule < b.rule;
+      return a.match < b.match;
+    });
+    for (auto& [k, e] : list) listener->httpRoutes.push_back(std::move(e));
+  }
+  for (auto& [listener, list] : l4_) {
+    // TLS: more specific SNI first; TCP/UDP: oldest first (only the oldest serves).
+    std::stable_sort(list.begin(), list.end(), [](const auto& x, const auto& y) {
+      auto rank = [](const snapshot::L4Route& r) {
+        if (r.hostnames.empty()) return std::make_tuple(2, size_t{0});
+        bool wildcard = std::all_of(r.hostnames.begin(), r.hostnames.end(),
+                                    [](const std::string& h) { return isWildcard(h); });
+        return std::make_tuple(wildcard ? 1 : 0, size_t{0});
+      };
+      if (rank(x.second) != rank(y.second)) return rank(x.second) < rank(y.second);
+      return olderThan(x.first, y.first);
+    });
+    for (auto& [route, r] : list) listener->l4Routes.push_back(std::move(r));
+  }
+  for (auto& [key, listeners] : ports) {
+    snapshot::Port p;
+    p.address = std::get<0>(key);
+    p.port = static_cast<uint16_t>(std::get<1>(key));
+    p.udp = std::get<2>(key);
+    for (auto& l : listeners) p.listeners.push_back(l);
+    std::sort(p.listeners.begin(), p.listeners.end(), moreSpecific);
+    snap_->ports.push_back(std::move(p));
+  }
+  ctx_.result.snapshot = snap_;
+}
+
+}  // namespace
+
+void buildSnapshot(Context& ctx) {
+  Builder b(ctx);
+  b.run();
+}
+
+}  // namespace archway::translate

@@ -1,0 +1,146 @@
+"""Process helpers shared by the Python tests: free ports, child processes that are
+always stopped (by their own pid), waiting for a ready line or an HTTP endpoint."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ECHO = os.path.join(HERE, "echo.py")
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Child:
+    """A child process whose stdout/stderr go to a log file; stop() ends only it."""
+
+    def __init__(self, args, log_path, env=None, stdin_pipe=False):
+        self.args = args
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        if self.proc.stdin:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        self.log.close()
+        return self.proc.returncode
+
+    def output(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class EchoProcess:
+    """tests/support/echo.py hosting the given pods; start() waits for READY."""
+
+    def __init__(self, pods, workdir, name="echo"):
+        self.config = os.path.join(workdir, name + ".json")
+        with open(self.config, "w") as f:
+            json.dump({"pods": pods}, f, indent=1)
+        self.out_path = os.path.join(workdir, name + ".out")
+        self.proc = None
+        self.ready = None
+
+    def start(self, timeout=30):
+        out = open(self.out_path, "wb")
+        # stdin stays open as a pipe: if this process dies, the echo server sees EOF and exits.
+        self.proc = subprocess.Popen([PYTHON, ECHO, "--config", self.config, "--exit-on-stdin-eof"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=out)
+        result = {}
+        got_line = threading.Event()
+
+        def read_ready():
+            line = self.proc.stdout.readline().decode("utf-8", "replace")
+            result["line"] = line
+            got_line.set()
+            # Keep draining so the child never blocks on a full pipe.
+            try:
+                for _ in self.proc.stdout:
+                    pass
+            except (OSError, ValueError):
+                pass
+
+        threading.Thread(target=read_ready, daemon=True).start()
+        got_line.wait(timeout)
+        out.close()
+        line = result.get("line", "")
+        if not line.startswith("READY "):
+            self.stop()
+            err = ""
+            try:
+                with open(self.out_path) as f:
+                    err = f.read()[-2000:]
+            except OSError:
+                pass
+            raise RuntimeError("echo server did not start: %r %s" % (line.strip(), err))
+        self.ready = json.loads(line[len("READY "):])
+        return self.ready
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass
+        self.proc = None
+
+
+def http_get(url, timeout=5):
+    """(status, body) or (None, error text)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        return None, str(e)
+
+
+def wait_until(pred, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
