@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include <re2/re2.h>
+
 #include "convert/model.h"
 
 namespace archway::convert {
@@ -224,7 +226,15 @@ class Converter {
     std::string path = p.value("path", "");
     std::string type = p.value("pathType", "");
     *isPrefix = false;
-    auto regex = [&](std::string v) {
+    auto regex = [&](std::string v) -> std::optional<Json> {
+      // Archway matches with RE2; a pattern it cannot compile would make the route invalid.
+      RE2 re(v, RE2::Quiet);
+      if (!re.ok()) {
+        ctx_.report(ing, field + ".path", Outcome::kUnconvertible,
+                    "regular expression '" + v + "' is not valid RE2 syntax (" + re.error() +
+                        "); the path is not converted");
+        return std::nullopt;
+      }
       return Json{{"path", {{"type", "RegularExpression"}, {"value", v}}}};
     };
     if (type.empty()) {
@@ -234,6 +244,15 @@ class Converter {
       type = "ImplementationSpecific";
     }
     if (path.empty()) path = "/";
+    if (pol.rewriteIdiom) {
+      for (const char* suffix : {"(/|$)(.*)", "(/|$)(.*)$", "/(.*)", "(.*)"})
+        if (path.size() > std::string(suffix).size() && path.ends_with(suffix)) {
+          path.resize(path.size() - std::string(suffix).size());
+          break;
+        }
+      *isPrefix = true;
+      return Json{{"path", {{"type", "PathPrefix"}, {"value", path}}}};
+    }
     if (pol.useRegex) {
       ctx_.report(ing, field + ".path", Outcome::kApproximated,
                   "use-regex: '" + path +
@@ -254,9 +273,11 @@ class Converter {
     if (pol.provider == kProviderKong && path.rfind(pol.regexPrefix, 0) == 0) {
       std::string re = path.substr(pol.regexPrefix.size());
       if (re.empty() || re[0] != '/') re = "/" + re;
-      ctx_.report(ing, field + ".path", Outcome::kConverted,
-                  "Kong regex path '" + path + "' → RegularExpression '" + re + "'");
-      return regex(re);
+      auto m = regex(re);
+      if (m)
+        ctx_.report(ing, field + ".path", Outcome::kConverted,
+                    "Kong regex path '" + path + "' → RegularExpression '" + re + "'");
+      return m;
     }
     *isPrefix = true;
     if (pol.provider == kProviderKong)
@@ -507,6 +528,25 @@ class Converter {
     return arr;
   }
 
+  // Gateway API allows ReplacePrefixMatch only with exactly one PathPrefix match, so such a
+  // rule becomes one rule per match.
+  static void pushSplit(std::vector<Json>& out, const Json& rule) {
+    bool prefixRewrite = false;
+    for (const auto& f : rule.value("filters", Json::array()))
+      if (f.value("type", "") == "URLRewrite" &&
+          f["urlRewrite"].value("path", Json::object()).value("type", "") == "ReplacePrefixMatch")
+        prefixRewrite = true;
+    if (!prefixRewrite || rule.value("matches", Json::array()).size() <= 1) {
+      out.push_back(rule);
+      return;
+    }
+    for (const auto& m : rule["matches"]) {
+      Json one = rule;
+      one["matches"] = Json::array({m});
+      out.push_back(one);
+    }
+  }
+
   // The rule of an entry for one listener role; null when the rule does not apply there.
   std::vector<Json> buildRules(const RouteGroup& g, const RuleEntry& e, bool https) {
     const IngressPolicy& pol = *e.policy;
@@ -590,7 +630,7 @@ class Converter {
       std::string svc = e.backendRefs[0]["name"].get<std::string>();
       kongDecorateRule(rule, *e.ingress, ctx_.find("Service", g.ns, svc), e.field, ctx_);
     }
-    out.push_back(rule);
+    pushSplit(out, rule);
     // Canary by header/cookie: a more specific rule to the canary backends.
     for (const auto& c : e.canaries) {
       const IngressPolicy& cp = *c.policy;
@@ -613,7 +653,7 @@ class Converter {
       Json cr = rule;
       cr["matches"] = expandMatches(e, header);
       cr["backendRefs"] = c.backends;
-      out.push_back(cr);
+      pushSplit(out, cr);
     }
     return out;
   }

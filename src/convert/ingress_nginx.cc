@@ -177,7 +177,7 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
       } else if (v == "/$2" || v == "/$1") {
         // The documented idiom: path "/foo(/|$)(.*)" with "/$2" strips the prefix.
         pol.replacePrefix = "/";
-        pol.useRegex = false;
+        pol.rewriteIdiom = true;
         rep(k, Outcome::kApproximated,
             "capture idiom '" + v +
                 "' → PathPrefix match with ReplacePrefixMatch '/' "
@@ -295,6 +295,7 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
       rep(k, Outcome::kUnconvertible, "unknown or unsupported ingress-nginx annotation");
     }
   }
+  if (pol.rewriteIdiom) pol.useRegex = false;
   if (readT || sendT) {
     long long t = std::max(readT.value_or(0), sendT.value_or(0));
     pol.backendTimeout = msDuration(t * 1000);

@@ -509,19 +509,20 @@ void kongConvertL4(Context& ctx, Output& out) {
                    "rule needs port, serviceName and servicePort");
         continue;
       }
+      if (host.empty() && tls.size() == 1 && tls[0].value("hosts", Json::array()).size() == 1)
+        host = tls[0]["hosts"][0].get<std::string>();
       Json secrets = Json::array();
       bool covered = false;
       for (const auto& t : tls) {
-        bool match = tls.size() == 1;
-        for (const auto& h : t.value("hosts", Json::array()))
+        const Json& hosts = t.value("hosts", Json::array());
+        bool match = hosts.empty();
+        for (const auto& h : hosts)
           if (h == host) match = true;
         if (!match) continue;
         covered = true;
         if (!t.value("secretName", "").empty())
           secrets.push_back({{"group", ""}, {"kind", "Secret"}, {"name", t["secretName"]}});
       }
-      if (host.empty() && tls.size() == 1 && tls[0].value("hosts", Json::array()).size() == 1)
-        host = tls[0]["hosts"][0].get<std::string>();
       Json backend = {{"name", svc}, {"port", b["servicePort"]}};
       bool isTls = covered && !secrets.empty();
       std::string lname =

@@ -124,7 +124,7 @@ std::shared_ptr<const snapshot::Backend> Builder::backend(const api::Object& rou
   // matches the Service port's name.
   std::set<std::pair<std::string, uint16_t>> seen;
   for (const api::Object* slice : ctx_.store.ofKind("EndpointSlice")) {
-    if (slice->ns != svc.ns) continue;
+    if (slice->ns != svc.ns || !slice->validationErrors.empty()) continue;
     const api::Json& md = slice->metadata();
     auto labels = md.find("labels");
     if (labels == md.end() || !labels->is_object() ||
