@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/validation.h"
 #include "net/limits.h"
 
 namespace archway::sources {
@@ -26,7 +28,10 @@ std::string nowRfc3339() {
 
 FileSource::FileSource(asio::io_context& io, std::vector<std::string> paths,
                        std::function<void(const api::Store&)> onChange)
-    : io_(io), paths_(std::move(paths)), onChange_(std::move(onChange)), debounce_(io),
+    : io_(io),
+      paths_(std::move(paths)),
+      onChange_(std::move(onChange)),
+      debounce_(io),
       eventBuf_(64 * 1024) {}
 
 FileSource::~FileSource() {
@@ -70,9 +75,11 @@ void FileSource::addWatches() {
     std::error_code ec;
     if (fs::is_directory(p, ec)) {
       dirs.insert(fs::absolute(p, ec).lexically_normal().string());
-      for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
+      for (auto it = fs::recursive_directory_iterator(
+               p, fs::directory_options::skip_permission_denied, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->is_directory(ec)) dirs.insert(fs::absolute(it->path(), ec).lexically_normal().string());
+        if (it->is_directory(ec))
+          dirs.insert(fs::absolute(it->path(), ec).lexically_normal().string());
       }
     } else {
       fs::path parent = fs::absolute(p, ec).parent_path();
@@ -165,8 +172,11 @@ bool FileSource::reload() {
       }
       continue;
     }
-    lastError_.erase(file);
-    for (const auto& d : r.diagnostics) spdlog::warn("{}", d.format());
+    api::validateAll(r);  // schema/CEL checks and defaults, as an API server would apply
+    if (lastError_[file] != "ok") {
+      for (const auto& d : r.diagnostics) spdlog::warn("{}", d.format());
+    }
+    lastError_[file] = "ok";
     lastGood_[file] = std::move(r.objects);
   }
 

@@ -45,7 +45,8 @@ class ServerConnection : public ServerStream,
   Awaitable<bool> sendBody(std::span<const asio::const_buffer> data, bool endStream) override;
   bool headSent() const override { return headSent_; }
   bool upgradeRequested() const override { return upgradeRequested_; }
-  Awaitable<void> tunnel(asio::ip::tcp::socket& upstream, std::string_view upstreamLeftover) override;
+  Awaitable<void> tunnel(asio::ip::tcp::socket& upstream,
+                         std::string_view upstreamLeftover) override;
   void closeAfterResponse() override { closeAfter_ = true; }
 
   // DownstreamConnection
@@ -66,6 +67,7 @@ class ServerConnection : public ServerStream,
   Awaitable<void> sendError(int status);
   Awaitable<bool> writeAll(std::span<const asio::const_buffer> bufs);
   int validateHead();
+  bool scanHead();  // false on obs-fold
   void resetRequest();
 
   static int onUrl(llhttp_t* p, const char* at, size_t len);
@@ -99,6 +101,9 @@ class ServerConnection : public ServerStream,
   bool bodyTooLarge_ = false;
   int rejectStatus_ = 0;  // set by callbacks
   bool keepAlive_ = true;
+  bool scanDone_ = false;
+  bool atLineStart_ = false;
+  size_t lineLen_ = 1;
 
   // Current response.
   bool headSent_ = false;
