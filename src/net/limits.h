@@ -94,6 +94,9 @@ inline constexpr milliseconds kGracefulStopTimeout = seconds(10);
 inline constexpr milliseconds kTimeoutSweepInterval = milliseconds(100);
 // Coalescing delay for file-system change bursts before re-translating.
 inline constexpr milliseconds kFileWatchDebounce = milliseconds(100);
+// A stream of changes that never pauses (a log written into a watched directory, a tool
+// rewriting a file in a loop) still reloads at least this often.
+inline constexpr milliseconds kFileWatchMaxDelay = seconds(1);
 // Admin requests: head size and read timeout.
 inline constexpr size_t kMaxAdminRequestBytes = 16 * 1024;
 inline constexpr milliseconds kAdminReadTimeout = seconds(10);

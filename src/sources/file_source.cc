@@ -100,18 +100,46 @@ void FileSource::readEvents() {
     while (off + sizeof(inotify_event) <= n) {
       auto* ev = reinterpret_cast<const inotify_event*>(eventBuf_.data() + off);
       off += sizeof(inotify_event) + ev->len;
-      if (ev->mask & IN_IGNORED) watches_.erase(ev->wd);
-      relevant = true;
+      if (ev->mask & IN_IGNORED) {
+        watches_.erase(ev->wd);
+        relevant = true;
+      } else if (ev->mask & IN_Q_OVERFLOW) {
+        relevant = true;  // events were lost: re-read everything
+      } else if (!relevant) {
+        relevant = this->relevant(ev->wd, ev->len ? ev->name : "", ev->mask);
+      }
     }
     if (relevant) scheduleReload();
     readEvents();
   });
 }
 
+// Only manifests, the files named on the command line and directories matter: other files
+// in a watched directory (an access log, editor swap files) must not trigger reloads.
+bool FileSource::relevant(int wd, const char* name, uint32_t mask) const {
+  if (*name == '\0' || (mask & IN_ISDIR)) return true;  // the directory itself, or a subdir
+  fs::path p(name);
+  auto ext = p.extension().string();
+  if (ext == ".yaml" || ext == ".yml" || ext == ".json") return true;
+  auto dir = watches_.find(wd);
+  if (dir == watches_.end()) return true;
+  std::string full = (fs::path(dir->second) / p).lexically_normal().string();
+  for (const auto& given : paths_) {
+    std::error_code ec;
+    if (fs::absolute(given, ec).lexically_normal().string() == full) return true;
+  }
+  return false;
+}
+
 void FileSource::scheduleReload() {
-  debounce_.expires_after(net::kFileWatchDebounce);
+  auto now = std::chrono::steady_clock::now();
+  if (!pendingSince_) pendingSince_ = now;
+  // Debounce, but never push a pending reload past kFileWatchMaxDelay from its first event.
+  auto due = std::min(now + net::kFileWatchDebounce, *pendingSince_ + net::kFileWatchMaxDelay);
+  debounce_.expires_at(due);
   debounce_.async_wait([this](std::error_code ec) {
     if (ec) return;
+    pendingSince_.reset();
     addWatches();  // new subdirectories, re-created directories
     reload();
   });

@@ -1,5 +1,7 @@
 #include "tls/client_hello.h"
 
+#include <algorithm>
+
 namespace archway::tls {
 
 namespace {
@@ -169,6 +171,16 @@ HelloStatus parseClientHello(std::string_view data, ClientHelloInfo* info) {
       if (handshake.empty() && rest.size() > kRecordHeader &&
           static_cast<uint8_t>(rest[kRecordHeader]) != kClientHelloType)
         return HelloStatus::kNotTls;
+      // And the announced ClientHello length, so an oversized one fails without waiting
+      // for bytes the client may never send.
+      std::string header = handshake;
+      header.append(rest.substr(kRecordHeader, std::min<size_t>(4, rest.size() - kRecordHeader)));
+      if (header.size() >= 4) {
+        uint32_t announced = (static_cast<uint32_t>(static_cast<uint8_t>(header[1])) << 16) |
+                             (static_cast<uint32_t>(static_cast<uint8_t>(header[2])) << 8) |
+                             static_cast<uint8_t>(header[3]);
+        if (announced + 4 > kMaxClientHelloBytes) return HelloStatus::kNotTls;
+      }
       return HelloStatus::kNeedMore;
     }
     handshake.append(rest.substr(kRecordHeader, len));

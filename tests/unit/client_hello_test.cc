@@ -114,6 +114,10 @@ TEST(ClientHello, RejectsOversizedHandshake) {
   std::string framed;
   framed += std::string("\x16\x03\x01\x00\x04", 5) + hs;
   EXPECT_EQ(parseClientHello(framed, &info), HelloStatus::kNotTls);
+  // The oversized announcement is visible before the (large) record is complete: reject
+  // at once instead of waiting for bytes the client may never send.
+  std::string partial("\x16\x03\x01\x40\x00\x01\xff\xff\xff", 9);
+  EXPECT_EQ(parseClientHello(partial, &info), HelloStatus::kNotTls);
 }
 
 TEST(ClientHello, RejectsCorruptLengths) {
