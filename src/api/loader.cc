@@ -4,8 +4,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
+
+#include "api/validation_util.h"
 
 namespace archway::api {
 
@@ -66,23 +70,55 @@ Json plainScalar(const std::string& s) {
   return s;
 }
 
-Json toJson(const YAML::Node& node, const std::string& path, FieldLines& lines, int depth) {
+// Counts decoded nodes so that aliases cannot expand a small text into a huge tree
+// ("billion laughs"): yaml-cpp shares aliased nodes, but converting them to JSON copies them.
+struct DecodeBudget {
+  size_t nodes = 0;
+  size_t aliasedNodes = 0;
+  // Start offsets of the collections already converted: meeting one again means an alias.
+  std::unordered_set<size_t> seenCollections;
+};
+
+struct DecodeError {
+  std::string message;
+};
+
+const std::string& checkedText(const std::string& s) {
+  if (!validation::isValidUtf8(s)) throw DecodeError{"invalid UTF-8 in a scalar"};
+  return s;
+}
+
+Json toJson(const YAML::Node& node, const std::string& path, FieldLines& lines, int depth,
+            DecodeBudget& budget, bool inAlias) {
   if (depth > kMaxDocumentDepth) throw DepthExceeded{};
-  if (!path.empty()) lines.emplace(path, node.Mark().line + 1);
+  if (++budget.nodes > kMaxDocumentNodes) {
+    throw DecodeError{"document has more than " + std::to_string(kMaxDocumentNodes) + " nodes"};
+  }
+  // Fields inside an alias are not recorded: their lookups fall back to the alias's line.
+  if (!path.empty() && !inAlias) lines.emplace(path, node.Mark().line + 1);
+  if (node.IsSequence() || node.IsMap()) {
+    if (!budget.seenCollections.insert(node.Mark().pos).second) inAlias = true;
+  }
+  if (inAlias && ++budget.aliasedNodes > kMaxAliasExpansion) {
+    throw DecodeError{"aliases expand to more than " + std::to_string(kMaxAliasExpansion) +
+                      " nodes"};
+  }
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
       return nullptr;
     case YAML::NodeType::Scalar: {
       // Quoted scalars carry the non-specific tag "!"; only plain scalars are typed.
-      if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return node.Scalar();
-      return plainScalar(node.Scalar());
+      const std::string& text = checkedText(node.Scalar());
+      if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return text;
+      return plainScalar(text);
     }
     case YAML::NodeType::Sequence: {
       Json out = Json::array();
       size_t i = 0;
       for (const auto& item : node) {
-        out.push_back(toJson(item, path + "[" + std::to_string(i) + "]", lines, depth + 1));
+        out.push_back(
+            toJson(item, path + "[" + std::to_string(i) + "]", lines, depth + 1, budget, inAlias));
         ++i;
       }
       return out;
@@ -90,9 +126,19 @@ Json toJson(const YAML::Node& node, const std::string& path, FieldLines& lines, 
     case YAML::NodeType::Map: {
       Json out = Json::object();
       for (const auto& kv : node) {
-        std::string key = kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first);
+        // JSON (and Kubernetes) keys are strings; a collection as key is rejected rather
+        // than serialised (an aliased key could be arbitrarily large).
+        if (!kv.first.IsScalar() && !kv.first.IsNull()) {
+          throw DecodeError{"mapping key at line " + std::to_string(kv.first.Mark().line + 1) +
+                            " is not a scalar"};
+        }
+        std::string key = kv.first.IsScalar() ? checkedText(kv.first.Scalar()) : std::string();
         std::string child = path.empty() ? key : path + "." + key;
-        out[key] = toJson(kv.second, child, lines, depth + 1);
+        out[key] = toJson(kv.second, child, lines, depth + 1, budget, inAlias);
+        // A field's line is its key's line (a block value starts on the next line).
+        if (!inAlias && kv.first.Mark().line >= 0) {
+          lines.insert_or_assign(child, kv.first.Mark().line + 1);
+        }
       }
       return out;
     }
@@ -168,13 +214,59 @@ void collectObjects(Json doc, const std::string& file, int line,
   out.objects.push_back(std::move(o));
 }
 
+// Events are ignored; only document starts are watched (see checkDocumentsAdvance).
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { lastStart_ = mark.pos; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  int lastStart() const { return lastStart_; }
+
+ private:
+  int lastStart_ = -1;
+};
+
+// yaml-cpp 0.7's LoadAll can loop forever producing empty documents on some malformed input
+// (found by fuzzing): pre-scan the stream and stop when a document does not move forward.
+void checkDocumentsAdvance(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  int previous = -1;
+  size_t documents = 0;
+  while (parser.HandleNextDocument(counter)) {
+    if (++documents > kMaxDocumentsPerFile) {
+      throw YAML::ParserException(
+          YAML::Mark::null_mark(),
+          "more than " + std::to_string(kMaxDocumentsPerFile) + " documents");
+    }
+    if (documents > 1 && counter.lastStart() <= previous) {
+      throw YAML::ParserException(
+          YAML::Mark::null_mark(),
+          "the parser does not advance past offset " + std::to_string(counter.lastStart()));
+    }
+    previous = counter.lastStart();
+  }
+}
+
 }  // namespace
 
 LoadResult decodeText(std::string_view text, const std::string& fileName) {
   LoadResult out;
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    std::string owned(text);
+    checkDocumentsAdvance(owned);
+    docs = YAML::LoadAll(owned);
   } catch (const YAML::Exception& e) {
     out.inputError = true;
     out.diagnostics.push_back({Diagnostic::Severity::kError,
@@ -191,8 +283,13 @@ LoadResult decodeText(std::string_view text, const std::string& fileName) {
     int line = doc.Mark().line + 1;
     auto lines = std::make_shared<FieldLines>();
     try {
-      Json j = toJson(doc, "", *lines, 0);
+      DecodeBudget budget;
+      Json j = toJson(doc, "", *lines, 0, budget, false);
       collectObjects(std::move(j), fileName, line, std::move(lines), "", out);
+    } catch (const DecodeError& e) {
+      out.inputError = true;
+      out.diagnostics.push_back(
+          {Diagnostic::Severity::kError, {fileName, line}, "cannot decode document: " + e.message});
     } catch (const DepthExceeded&) {
       out.inputError = true;
       out.diagnostics.push_back({Diagnostic::Severity::kError,

@@ -41,6 +41,13 @@ LoadResult loadPaths(const std::vector<std::string>& paths);
 
 // Nesting limit for decoded documents; deeper input is rejected, never recursed into.
 inline constexpr int kMaxDocumentDepth = 64;
+// Nodes of one decoded document (the largest Gateway API CRD has ~60k); a bound on memory.
+inline constexpr size_t kMaxDocumentNodes = 1u << 20;
+// Nodes produced by alias expansion in one document (Go's YAML decoder has a similar
+// guard against "billion laughs"); real manifests rarely use aliases at all.
+inline constexpr size_t kMaxAliasExpansion = 100000;
+// Documents in one file (a guard against parser loops; real files hold a few hundred).
+inline constexpr size_t kMaxDocumentsPerFile = 1u << 20;
 // Largest manifest file read (bytes); Kubernetes itself caps objects at ~1.5 MiB.
 inline constexpr size_t kMaxManifestBytes = 64u << 20;
 

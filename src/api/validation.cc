@@ -531,8 +531,8 @@ void checkMetadata(Object& o, bool namespaced, CoreKind::NameRule nameRule, Vali
                                            nameRuleText(CoreKind::NameRule::kLabel));
     }
   } else if (!o.ns.empty() || md.contains("namespace")) {
-    sink.warning("metadata.namespace", "ignored: " + o.kind + " is cluster-scoped");
     o.ns.clear();
+    sink.warning("metadata.namespace", "ignored: " + o.kind + " is cluster-scoped");
     md.erase("namespace");
   }
   checkStringMap(md, "labels", true, sink);

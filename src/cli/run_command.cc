@@ -1,12 +1,17 @@
 // `archway run`: the data plane. The main thread is the control thread (file source,
 // translation, publication, admin, signals); workers serve traffic (src/runtime).
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <csignal>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "admin/admin.h"
 #include "cli/commands.h"
@@ -19,23 +24,79 @@ namespace archway::cli {
 
 namespace {
 
+// Same order and item shape as `archway check -o json`.
+int kindRank(const std::string& kind) {
+  static const char* const kOrder[] = {"GatewayClass",
+                                       "Gateway",
+                                       "ListenerSet",
+                                       "HTTPRoute",
+                                       "GRPCRoute",
+                                       "TLSRoute",
+                                       "TCPRoute",
+                                       "UDPRoute",
+                                       "ReferenceGrant",
+                                       "BackendTLSPolicy",
+                                       "XBackendTrafficPolicy"};
+  for (size_t i = 0; i < std::size(kOrder); ++i)
+    if (kind == kOrder[i]) return static_cast<int>(i);
+  return 100;
+}
+
 std::string renderStatus(const api::Store& store, const translate::TranslateResult& result) {
+  std::vector<const api::Object*> objects;
+  for (const auto& [key, object] : store.all()) objects.push_back(&object);
+  std::sort(objects.begin(), objects.end(), [](const api::Object* a, const api::Object* b) {
+    int ra = kindRank(a->kind), rb = kindRank(b->kind);
+    if (ra != rb) return ra < rb;
+    return std::tie(a->kind, a->ns, a->name) < std::tie(b->kind, b->ns, b->name);
+  });
   api::Json items = api::Json::array();
-  for (const auto& [key, object] : store.all()) {
+  for (const api::Object* o : objects) {
     api::Json item = api::Json::object();
-    item["apiVersion"] = object.apiVersion;
-    item["kind"] = object.kind;
-    api::Json md = object.body.contains("metadata") ? object.body["metadata"] : api::Json::object();
-    md["name"] = object.name;
-    if (!object.ns.empty()) md["namespace"] = object.ns;
-    md["generation"] = object.generation;
+    item["apiVersion"] = o->apiVersion;
+    item["kind"] = o->kind;
+    api::Json md = {{"name", o->name}, {"generation", o->generation}};
+    if (!o->ns.empty()) md["namespace"] = o->ns;
     item["metadata"] = md;
-    if (object.body.contains("spec")) item["spec"] = object.body["spec"];
-    auto st = result.statuses.find(key);
-    if (st != result.statuses.end()) item["status"] = st->second;
+    if (o->body.contains("spec")) item["spec"] = o->body["spec"];
+    auto st = result.statuses.find(api::keyOf(*o));
+    if (st != result.statuses.end()) {
+      item["status"] = st->second;
+    } else if (o->body.contains("status")) {
+      item["status"] = o->body["status"];
+    }
     items.push_back(std::move(item));
   }
   return api::Json{{"items", items}}.dump(2) + "\n";
+}
+
+// A Gateway's static address is bindable when it is loopback/any or a local interface's.
+bool addressIsLocal(const std::string& address) {
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, address.c_str(), buf) == 1) {
+    if (buf[0] == 127 || std::all_of(buf, buf + 4, [](unsigned char c) { return c == 0; }))
+      return true;
+  } else if (inet_pton(AF_INET6, address.c_str(), buf) == 1) {
+    if (address == "::1" || address == "::") return true;
+  } else {
+    return false;
+  }
+  struct ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return false;
+  bool found = false;
+  for (auto* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    char text[INET6_ADDRSTRLEN] = {};
+    if (i->ifa_addr->sa_family == AF_INET)
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text,
+                sizeof(text));
+    else if (i->ifa_addr->sa_family == AF_INET6)
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, text,
+                sizeof(text));
+    found = address == text;
+  }
+  freeifaddrs(list);
+  return found;
 }
 
 }  // namespace
@@ -88,6 +149,7 @@ int runServe(const RunOptions& options) {
   server.start();
   translate::TranslateOptions topts;
   topts.addressPool = options.addressPool;
+  topts.addressUsable = addressIsLocal;
   uint64_t version = 0;
   sources::FileSource source(control, options.paths, [&](const api::Store& store) {
     translate::TranslateResult result = translate::translate(store, topts);
@@ -127,8 +189,9 @@ int runServe(const RunOptions& options) {
   };
   signals.async_wait([&](std::error_code ec, int signo) {
     if (ec) return;
-    spdlog::info("signal {}: draining (up to {} s)", signo,
-                 std::chrono::duration_cast<std::chrono::seconds>(net::kGracefulStopTimeout).count());
+    spdlog::info(
+        "signal {}: draining (up to {} s)", signo,
+        std::chrono::duration_cast<std::chrono::seconds>(net::kGracefulStopTimeout).count());
     drainDeadline = runtime::Clock::now() + net::kGracefulStopTimeout;
     server.beginDrain();
     pollDrain();

@@ -8,6 +8,8 @@
 #include <map>
 #include <set>
 
+#include <re2/re2.h>
+
 #include "convert/model.h"
 
 namespace archway::convert {
@@ -224,7 +226,15 @@ class Converter {
     std::string path = p.value("path", "");
     std::string type = p.value("pathType", "");
     *isPrefix = false;
-    auto regex = [&](std::string v) {
+    auto regex = [&](std::string v) -> std::optional<Json> {
+      // Archway matches with RE2; a pattern it cannot compile would make the route invalid.
+      RE2 re(v, RE2::Quiet);
+      if (!re.ok()) {
+        ctx_.report(ing, field + ".path", Outcome::kUnconvertible,
+                    "regular expression '" + v + "' is not valid RE2 syntax (" + re.error() +
+                        "); the path is not converted");
+        return std::nullopt;
+      }
       return Json{{"path", {{"type", "RegularExpression"}, {"value", v}}}};
     };
     if (type.empty()) {
@@ -234,6 +244,15 @@ class Converter {
       type = "ImplementationSpecific";
     }
     if (path.empty()) path = "/";
+    if (pol.rewriteIdiom) {
+      for (const char* suffix : {"(/|$)(.*)", "(/|$)(.*)$", "/(.*)", "(.*)"})
+        if (path.size() > std::string(suffix).size() && path.ends_with(suffix)) {
+          path.resize(path.size() - std::string(suffix).size());
+          break;
+        }
+      *isPrefix = true;
+      return Json{{"path", {{"type", "PathPrefix"}, {"value", path}}}};
+    }
     if (pol.useRegex) {
       ctx_.report(ing, field + ".path", Outcome::kApproximated,
                   "use-regex: '" + path +
@@ -254,9 +273,11 @@ class Converter {
     if (pol.provider == kProviderKong && path.rfind(pol.regexPrefix, 0) == 0) {
       std::string re = path.substr(pol.regexPrefix.size());
       if (re.empty() || re[0] != '/') re = "/" + re;
-      ctx_.report(ing, field + ".path", Outcome::kConverted,
-                  "Kong regex path '" + path + "' → RegularExpression '" + re + "'");
-      return regex(re);
+      auto m = regex(re);
+      if (m)
+        ctx_.report(ing, field + ".path", Outcome::kConverted,
+                    "Kong regex path '" + path + "' → RegularExpression '" + re + "'");
+      return m;
     }
     *isPrefix = true;
     if (pol.provider == kProviderKong)
@@ -356,6 +377,7 @@ class Converter {
                       (host.empty() ? "*" : host) + "' on Gateway " + ing.ns + "/" + gw);
     }
     if (pol.appRoot) addAppRoot(ing, pol);
+    if (pol.fromToWww) addWwwRedirects(ing, pol, gw);
     if (spec.contains("tls"))
       ctx_.report(ing, "spec.tls", Outcome::kConverted,
                   "HTTPS listeners (port 443, Terminate) with the secrets as certificateRefs, "
@@ -384,6 +406,41 @@ class Converter {
       bool exists = false;
       for (const auto& r : g.rules) exists = exists || r.pathKey == e.pathKey;
       if (!exists) g.rules.insert(g.rules.begin(), e);
+    }
+  }
+
+  // ingress-nginx from-to-www-redirect: "www.h" redirects to "h" and the reverse, unless
+  // the twin host has rules of its own.
+  void addWwwRedirects(const api::Object& ing, const IngressPolicy& pol, const std::string& gw) {
+    std::set<std::string> hosts;
+    for (const auto* o : ctx_.ofKind("Ingress"))
+      for (const auto& r : o->spec().value("rules", Json::array()))
+        hosts.insert(r.value("host", ""));
+    for (const auto& r : ing.spec().value("rules", Json::array())) {
+      std::string h = r.value("host", "");
+      if (h.empty() || h[0] == '*') continue;
+      std::string twin = h.rfind("www.", 0) == 0 ? h.substr(4) : "www." + h;
+      if (hosts.count(twin)) {
+        ctx_.report(ing, annField("nginx.ingress.kubernetes.io/from-to-www-redirect"),
+                    Outcome::kNote, "'" + twin + "' has rules of its own; no redirect for it");
+        continue;
+      }
+      IngressPolicy& rp = extraPolicies_.emplace_back(pol);
+      rp.redirectAll = Json{{"hostname", h}, {"statusCode", 308}};
+      rp.methods.clear();
+      rp.headers.clear();
+      rp.httpMode = HttpMode::kServe;
+      RouteGroup& g = group(ing.ns, gw, twin, false, false, ing);
+      if (g.listenerHost.empty()) g.listenerHost = twin;
+      addTls(g, ing);
+      RuleEntry e;
+      e.ingress = &ing;
+      e.policy = &rp;
+      e.field = annField("nginx.ingress.kubernetes.io/from-to-www-redirect");
+      e.pathKey = "www-redirect";
+      e.pathMatch = nullptr;
+      g.rules.push_back(e);
+      hosts.insert(twin);
     }
   }
 
@@ -507,6 +564,25 @@ class Converter {
     return arr;
   }
 
+  // Gateway API allows ReplacePrefixMatch only with exactly one PathPrefix match, so such a
+  // rule becomes one rule per match.
+  static void pushSplit(std::vector<Json>& out, const Json& rule) {
+    bool prefixRewrite = false;
+    for (const auto& f : rule.value("filters", Json::array()))
+      if (f.value("type", "") == "URLRewrite" &&
+          f["urlRewrite"].value("path", Json::object()).value("type", "") == "ReplacePrefixMatch")
+        prefixRewrite = true;
+    if (!prefixRewrite || rule.value("matches", Json::array()).size() <= 1) {
+      out.push_back(rule);
+      return;
+    }
+    for (const auto& m : rule["matches"]) {
+      Json one = rule;
+      one["matches"] = Json::array({m});
+      out.push_back(one);
+    }
+  }
+
   // The rule of an entry for one listener role; null when the rule does not apply there.
   std::vector<Json> buildRules(const RouteGroup& g, const RuleEntry& e, bool https) {
     const IngressPolicy& pol = *e.policy;
@@ -540,9 +616,14 @@ class Converter {
       return out;
     }
     Json filters = pol.filters;
-    if (!g.grpc && (pol.replacePrefix || pol.replaceFull || pol.hostRewrite)) {
+    bool serviceBackend = !e.backendRefs.empty() && !e.backendRefs[0].contains("group");
+    if (!g.grpc && (pol.replacePrefix || pol.replaceFull || pol.hostRewrite ||
+                    (pol.hostToService && serviceBackend))) {
       Json rw = Json::object();
-      if (pol.hostRewrite) rw["hostname"] = *pol.hostRewrite;
+      if (pol.hostRewrite)
+        rw["hostname"] = *pol.hostRewrite;
+      else if (pol.hostToService && serviceBackend)
+        rw["hostname"] = e.backendRefs[0]["name"].get<std::string>() + "." + g.ns + ".svc";
       if (pol.replaceFull) {
         rw["path"] = {{"type", "ReplaceFullPath"}, {"replaceFullPath", *pol.replaceFull}};
       } else if (pol.replacePrefix) {
@@ -590,7 +671,7 @@ class Converter {
       std::string svc = e.backendRefs[0]["name"].get<std::string>();
       kongDecorateRule(rule, *e.ingress, ctx_.find("Service", g.ns, svc), e.field, ctx_);
     }
-    out.push_back(rule);
+    pushSplit(out, rule);
     // Canary by header/cookie: a more specific rule to the canary backends.
     for (const auto& c : e.canaries) {
       const IngressPolicy& cp = *c.policy;
@@ -613,7 +694,7 @@ class Converter {
       Json cr = rule;
       cr["matches"] = expandMatches(e, header);
       cr["backendRefs"] = c.backends;
-      out.push_back(cr);
+      pushSplit(out, cr);
     }
     return out;
   }

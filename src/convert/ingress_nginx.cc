@@ -54,7 +54,6 @@ const std::map<std::string, std::string> kUnconvertible = {
     {"ssl-ciphers", "TLS parameters are not configurable per route"},
     {"ssl-prefer-server-ciphers", "TLS parameters are not configurable per route"},
     {"ssl-passthrough", "TLS passthrough: write a TLS listener (Passthrough) and a TLSRoute"},
-    {"from-to-www-redirect", "needs a listener for the other host; add a RequestRedirect route"},
     {"mirror-target", "mirroring to a URL (Gateway API mirrors to a Service: RequestMirror)"},
     {"mirror-uri", "mirroring to a URL (Gateway API mirrors to a Service: RequestMirror)"},
     {"service-upstream", "Archway always balances over the endpoints"},
@@ -177,7 +176,7 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
       } else if (v == "/$2" || v == "/$1") {
         // The documented idiom: path "/foo(/|$)(.*)" with "/$2" strips the prefix.
         pol.replacePrefix = "/";
-        pol.useRegex = false;
+        pol.rewriteIdiom = true;
         rep(k, Outcome::kApproximated,
             "capture idiom '" + v +
                 "' → PathPrefix match with ReplacePrefixMatch '/' "
@@ -274,6 +273,11 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
       if (!sendT) rep(k, Outcome::kUnconvertible, "not a number of seconds");
     } else if (k == "proxy-connect-timeout") {
       rep(k, Outcome::kUnconvertible, "Gateway API has no connect timeout");
+    } else if (k == "from-to-www-redirect") {
+      pol.fromToWww = lower(v) == "true";
+      rep(k, Outcome::kConverted,
+          pol.fromToWww ? "the www/non-www twin of each host redirects (308) to it"
+                        : "no redirect (the default)");
     } else if (k == "upstream-vhost") {
       pol.hostRewrite = v;
       rep(k, Outcome::kConverted, "URLRewrite hostname '" + v + "'");
@@ -295,6 +299,7 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
       rep(k, Outcome::kUnconvertible, "unknown or unsupported ingress-nginx annotation");
     }
   }
+  if (pol.rewriteIdiom) pol.useRegex = false;
   if (readT || sendT) {
     long long t = std::max(readT.value_or(0), sendT.value_or(0));
     pol.backendTimeout = msDuration(t * 1000);

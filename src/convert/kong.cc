@@ -412,8 +412,6 @@ void kongDecorateRule(Json& rule, const api::Object& ingress, const api::Object*
   if (auto it = s.find("host-header"); it != s.end()) {
     ensureRewrite()["hostname"] = it->second.value;
     report(it->second, Outcome::kConverted, "URLRewrite hostname '" + it->second.value + "'");
-  } else if (annotation(ingress, "konghq.com/preserve-host") == "false") {
-    ensureRewrite()["hostname"] = service->name + "." + service->ns + ".svc";
   }
   if (auto it = s.find("path"); it != s.end()) {
     std::string sp = it->second.value;
@@ -509,19 +507,20 @@ void kongConvertL4(Context& ctx, Output& out) {
                    "rule needs port, serviceName and servicePort");
         continue;
       }
+      if (host.empty() && tls.size() == 1 && tls[0].value("hosts", Json::array()).size() == 1)
+        host = tls[0]["hosts"][0].get<std::string>();
       Json secrets = Json::array();
       bool covered = false;
       for (const auto& t : tls) {
-        bool match = tls.size() == 1;
-        for (const auto& h : t.value("hosts", Json::array()))
+        const Json& hosts = t.value("hosts", Json::array());
+        bool match = hosts.empty();
+        for (const auto& h : hosts)
           if (h == host) match = true;
         if (!match) continue;
         covered = true;
         if (!t.value("secretName", "").empty())
           secrets.push_back({{"group", ""}, {"kind", "Secret"}, {"name", t["secretName"]}});
       }
-      if (host.empty() && tls.size() == 1 && tls[0].value("hosts", Json::array()).size() == 1)
-        host = tls[0]["hosts"][0].get<std::string>();
       Json backend = {{"name", svc}, {"port", b["servicePort"]}};
       bool isTls = covered && !secrets.empty();
       std::string lname =

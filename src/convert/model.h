@@ -39,6 +39,8 @@ struct IngressPolicy {
   bool serveHttps = true;
   bool redirectNeedsTls = true;    // nginx ssl-redirect applies only to hosts with TLS
   bool useRegex = false;           // nginx use-regex: every path is a regex
+  bool rewriteIdiom = false;       // nginx "/foo(/|$)(.*)" with rewrite-target "/$2"
+  bool fromToWww = false;          // nginx from-to-www-redirect
   std::string regexPrefix = "/~";  // kong
   std::vector<std::string> hostAliases;
   // ingress-nginx canary.

@@ -2,6 +2,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <map>
+#include <set>
+#include <tuple>
 
 #include <re2/re2.h>
 
@@ -98,7 +100,10 @@ std::string renderReport(const std::vector<ReportEntry>& report) {
   // Grouped per object, objects sorted, entries in the order they were found.
   std::map<std::string, std::vector<const ReportEntry*>> byObject;
   std::map<Outcome, int> counts;
+  std::set<std::tuple<std::string, std::string, Outcome, std::string>> seen;
   for (const auto& e : report) {
+    // The same path converted for several host aliases is one finding.
+    if (!seen.insert({e.object, e.field, e.outcome, e.message}).second) continue;
     byObject[e.object].push_back(&e);
     counts[e.outcome]++;
   }

@@ -105,6 +105,30 @@ inline constexpr uint32_t kH2MaxUpstreamStreamsPerConnection = 100;
 // Same as the HTTP/1 header-read budget.
 inline constexpr milliseconds kProtocolDetectTimeout = seconds(10);
 
+// --- TLS and L4 (TCP, UDP, TLS passthrough) ------------------------------------------------
+// Time for a client to send its complete ClientHello on an HTTPS/TLS port. Envoy
+// listener_filters_timeout 15 s; nginx ssl_preread (preread_timeout) 30 s.
+inline constexpr milliseconds kTlsClientHelloTimeout = seconds(10);
+// Time to complete the TLS handshake after the ClientHello. nginx ssl_handshake_timeout
+// 60 s; HAProxy "timeout client"; Envoy transport_socket_connect_timeout unset.
+inline constexpr milliseconds kTlsHandshakeTimeout = seconds(10);
+// A relayed TCP/TLS stream with no bytes either way for this long is closed. Envoy
+// tcp_proxy idle_timeout 1 h; nginx stream proxy_timeout 10 min; HAProxy "timeout tunnel".
+inline constexpr milliseconds kTcpIdleTimeout = std::chrono::minutes(10);
+// Relay buffer per direction. nginx stream proxy_buffer_size 16 KiB.
+inline constexpr size_t kL4BufferBytes = 16 * 1024;
+// Endpoints tried before a relayed connection is given up. Envoy tcp_proxy
+// max_connect_attempts 1; nginx proxy_next_upstream_tries 0 (all). We try a few.
+inline constexpr int kL4ConnectAttempts = 3;
+// A UDP session (client address -> upstream socket) idle this long is removed. Envoy
+// udp_proxy idle_timeout 60 s; nginx proxy_timeout 10 min.
+inline constexpr milliseconds kUdpSessionIdleTimeout = seconds(60);
+// Sessions per UDP listener port; beyond it the least recently used session is evicted,
+// so a flood of distinct sources costs bounded memory. Envoy: unbounded (overload manager).
+inline constexpr size_t kMaxUdpSessionsPerPort = 16384;
+// Largest datagram relayed (IPv4 UDP payload maximum).
+inline constexpr size_t kMaxUdpDatagramBytes = 65507;
+
 // --- Process -----------------------------------------------------------------------------
 // Graceful stop: in-flight requests get this long after SIGTERM. Envoy drain 600 s
 // (--drain-time-s), nginx worker_shutdown_timeout unset; Kubernetes grace period 30 s.
@@ -113,6 +137,9 @@ inline constexpr milliseconds kGracefulStopTimeout = seconds(10);
 inline constexpr milliseconds kTimeoutSweepInterval = milliseconds(100);
 // Coalescing delay for file-system change bursts before re-translating.
 inline constexpr milliseconds kFileWatchDebounce = milliseconds(100);
+// A stream of changes that never pauses (a log written into a watched directory, a tool
+// rewriting a file in a loop) still reloads at least this often.
+inline constexpr milliseconds kFileWatchMaxDelay = seconds(1);
 // Admin requests: head size and read timeout.
 inline constexpr size_t kMaxAdminRequestBytes = 16 * 1024;
 inline constexpr milliseconds kAdminReadTimeout = seconds(10);

@@ -118,6 +118,15 @@ http::Awaitable<void> HttpProxy::serve(http::ServerStream& stream,
     finish(x);
     co_return;
   }
+  // HTTPS listener isolation: the Host must belong to the listener the TLS server name
+  // chose (its certificate and client validation applied), else 421 Misdirected Request.
+  if (const std::string& sni = stream.connection().sni; !sni.empty() && port->listeners.size() > 1) {
+    if (port->selector.select(sni) != li) {
+      co_await reply(x, 421, "misdirected request: host does not belong to the TLS server name\n");
+      finish(x);
+      co_return;
+    }
+  }
   x.listener = &port->listeners[static_cast<size_t>(li)];
   x.listenerStats = state.listeners[x.listener->statsIndex];
   stats::inc(x.listenerStats->requests);
@@ -255,7 +264,7 @@ http::Awaitable<void> HttpProxy::mirror(std::shared_ptr<const runtime::RuntimeCo
     co_return;
   }
   upstream::Pool* pool = bs.pools[ep];
-  if (!pool) pool = bs.pools[ep] = worker_.pool(backend->endpoints[ep]);
+  if (!pool) pool = bs.pools[ep] = worker_.pool(backend->endpoints[ep], backend->tls);
   if (!pool) co_return;
   std::error_code ec;
   auto conn = co_await pool->acquire(bs.stats, &ec);
@@ -316,9 +325,9 @@ http::Awaitable<void> HttpProxy::runRule(Exchange& x) {
 http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBackendRef& ref) {
   const auto& backend = *x.config->backends[static_cast<size_t>(ref.backend)];
   x.backend = &backend;
-  if (backend.tls) {
-    // Upstream TLS (BackendTLSPolicy) is not implemented yet: fail closed.
-    co_await reply(x, 500, "backend TLS is not supported\n");
+  if (backend.tls && backend.tls->invalid) {
+    // A BackendTLSPolicy that cannot be satisfied: never fall back to plaintext.
+    co_await reply(x, 500, "invalid BackendTLSPolicy for this backend\n");
     co_return;
   }
   if (backend.endpoints.empty()) {
@@ -381,7 +390,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     }
     size_t epIndex = bs.next++ % backend.endpoints.size();
     upstream::Pool* pool = bs.pools[epIndex];
-    if (!pool) pool = bs.pools[epIndex] = worker_.pool(backend.endpoints[epIndex]);
+    if (!pool) pool = bs.pools[epIndex] = worker_.pool(backend.endpoints[epIndex], backend.tls);
     if (!pool) {
       co_await reply(x, 502, "invalid endpoint address\n");
       co_return;
@@ -465,6 +474,10 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
       requestAlarm.cancel();
       if (upgrade.empty()) {
         co_await reply(x, 502, "unexpected upgrade from upstream\n");
+        co_return;
+      }
+      if (conn->secure()) {
+        co_await reply(x, 502, "upgrade over backend TLS is not supported\n");
         co_return;
       }
       if (!co_await x.stream.sendHead(head, false)) co_return;

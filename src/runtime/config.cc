@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "http/dispatch.h"
+
 namespace archway::runtime {
 
 namespace {
@@ -73,8 +75,8 @@ std::shared_ptr<const RuntimeConfig> RuntimeConfig::compile(
   for (const auto& [id, backend] : snap->backends) b.backend(backend);
   std::vector<std::string> listenerKeys;
   for (const auto& port : snap->ports) {
-    if (port.udp) continue;
     CompiledPort cp;
+    cp.udp = port.udp;
     cp.address = port.address == "0.0.0.0" ? "" : port.address;
     cp.port = port.port;
     if (!port.listeners.empty()) cp.protocol = port.listeners.front()->protocol;
@@ -92,6 +94,8 @@ std::shared_ptr<const RuntimeConfig> RuntimeConfig::compile(
       cp.listeners.push_back(std::move(cl));
     }
     cp.selector.build(hostnames);
+    if (cp.protocol != snapshot::Protocol::kHttp)
+      cp.l4 = proxy::L4Port::build(port, http::downstreamAlpn(), &cfg->problems);
     cfg->ports.push_back(std::move(cp));
   }
   for (auto* ws : workers) {
@@ -111,7 +115,7 @@ std::shared_ptr<const RuntimeConfig> RuntimeConfig::compile(
 
 const CompiledPort* RuntimeConfig::findPort(const std::string& address, uint16_t port) const {
   for (const auto& p : ports)
-    if (p.port == port && p.address == address) return &p;
+    if (p.port == port && p.address == address && !p.udp) return &p;
   return nullptr;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "filters/plugin.h"
+#include "proxy/l4.h"
 #include "router/router.h"
 #include "snapshot/snapshot.h"
 #include "stats/stats.h"
@@ -57,6 +58,9 @@ struct CompiledPort {
   snapshot::Protocol protocol = snapshot::Protocol::kHttp;
   router::ListenerSelector selector;
   std::vector<CompiledListener> listeners;
+  bool udp = false;
+  // TLS contexts and L4 routes (HTTPS, TLS, TCP, UDP ports); same listener order.
+  std::shared_ptr<const proxy::L4Port> l4;
 };
 
 // Mutable state of one worker for one config.

@@ -13,6 +13,9 @@
 #include "http/h2/dispatch.h"
 #include "net/limits.h"
 #include "proxy/http_proxy.h"
+#include "proxy/tcp_proxy.h"
+#include "proxy/udp_proxy.h"
+#include "tls/front_end.h"
 #include "upstream/connection.h"
 #include "upstream/h2_pool.h"
 
@@ -29,6 +32,7 @@ Worker::Worker(uint32_t id, uint32_t workerCount, const AccessLogFile* accessLog
     : id_(id),
       maxConnections_(std::max<uint32_t>(1, net::kMaxDownstreamConnections / std::max<uint32_t>(1, workerCount))),
       io_(std::make_unique<asio::io_context>(1)),
+      workerCount_(std::max<uint32_t>(1, workerCount)),
       proxy_(std::make_unique<proxy::HttpProxy>(*this)),
       accessLog_(accessLog),
       rng_(0x9e3779b9u + id) {}
@@ -36,6 +40,7 @@ Worker::Worker(uint32_t id, uint32_t workerCount, const AccessLogFile* accessLog
 Worker::~Worker() {
   stop();
   acceptors_.clear();
+  udpListeners_.clear();
   pools_.clear();
   h2Pools_.clear();
   io_.reset();  // destroys suspended coroutines while the members they use still exist
@@ -59,6 +64,7 @@ void Worker::stop() {
       a->acceptor.close(ec);
     }
     acceptors_.clear();
+    udpListeners_.clear();
     pools_.clear();
     h2Pools_.clear();
     accessLog_.flush();
@@ -83,6 +89,7 @@ void Worker::beginDrain() {
       a->acceptor.close(ec);
     }
     acceptors_.clear();
+    udpListeners_.clear();
     std::vector<DownstreamConnection*> all(connections_.begin(), connections_.end());
     for (auto* c : all) c->drain();
   });
@@ -100,15 +107,26 @@ void Worker::removeConnection(DownstreamConnection* c) {
   stats::dec(stats_.global().activeDownstreamConnections);
 }
 
-upstream::Pool* Worker::pool(const snapshot::Endpoint& endpoint) {
+upstream::Pool* Worker::pool(const snapshot::Endpoint& endpoint,
+                             const std::shared_ptr<const snapshot::BackendTls>& tls) {
   std::string key = fmt::format("{}:{}", endpoint.address, endpoint.port);
+  if (tls) {
+    // The TLS settings are part of the identity of a pooled connection.
+    size_t h = std::hash<std::string>{}(tls->sni + '\0' + tls->caPem + '\0' + tls->clientCertPem +
+                                        '\0' + tls->clientKeyPem + (tls->useSystemCas ? "S" : "") +
+                                        (tls->invalid ? "I" : ""));
+    for (const auto& san : tls->subjectAltNames) h = h * 31 + std::hash<std::string>{}(san);
+    key += fmt::format("/tls/{:x}", h);
+  }
   auto it = pools_.find(key);
   if (it != pools_.end()) return it->second.get();
   std::error_code ec;
   auto address = asio::ip::make_address(endpoint.address, ec);
   if (ec) return nullptr;
-  auto pool = std::make_unique<upstream::Pool>(*io_, &timers_,
-                                               asio::ip::tcp::endpoint(address, endpoint.port));
+  auto pool = tls ? std::make_unique<upstream::Pool>(
+                       *io_, &timers_, asio::ip::tcp::endpoint(address, endpoint.port), tls)
+                 : std::make_unique<upstream::Pool>(
+                       *io_, &timers_, asio::ip::tcp::endpoint(address, endpoint.port));
   auto* raw = pool.get();
   pools_.emplace(std::move(key), std::move(pool));
   return raw;
@@ -164,10 +182,26 @@ void Worker::install(std::shared_ptr<const RuntimeConfig> config) {
   config_ = std::move(config);
   if (draining_ || stopping_) return;
   std::set<PortKey> wanted;
+  std::set<PortKey> wantedUdp;
   for (const auto& p : config_->ports) {
-    // HTTPS/TLS/TCP ports are served by the TLS and L4 front ends; only plain HTTP here.
-    if (p.protocol != snapshot::Protocol::kHttp) continue;
+    if (p.udp) {
+      if (p.port % workerCount_ == id_) wantedUdp.insert({p.address, p.port});
+      continue;
+    }
     wanted.insert({p.address, p.port});
+  }
+  // UDP: removed ports close (their sessions end); new ones open; others keep sessions.
+  for (auto it = udpListeners_.begin(); it != udpListeners_.end();) {
+    if (wantedUdp.count(it->first)) {
+      ++it;
+    } else {
+      it = udpListeners_.erase(it);
+    }
+  }
+  for (const auto& key : wantedUdp) {
+    if (udpListeners_.count(key)) continue;
+    auto l = std::make_unique<proxy::UdpListener>(*this, key);
+    if (l->open()) udpListeners_.emplace(key, std::move(l));
   }
   // Removed listeners stop accepting; their connections finish in-flight work and close.
   for (auto it = acceptors_.begin(); it != acceptors_.end();) {
@@ -212,8 +246,18 @@ void Worker::onAccepted(asio::ip::tcp::socket socket, const PortKey& key) {
     socket.close(ec);
     return;
   }
-  // Protocol dispatch by the port's listeners: plain HTTP/1.1 here; the TLS front end
-  // (SNI -> certificate, ALPN h2/http1.1) and L4 proxies hook in at this point.
+  // Protocol dispatch by the port's listeners (the current config; a port whose protocol
+  // changed keeps its socket and serves new connections the new way).
+  const CompiledPort* port = config_ ? config_->findPort(key.first, key.second) : nullptr;
+  if (port && (port->protocol == snapshot::Protocol::kHttps ||
+               port->protocol == snapshot::Protocol::kTls)) {
+    tls::serveTlsPort(*this, std::move(socket), key);
+    return;
+  }
+  if (port && port->protocol == snapshot::Protocol::kTcp) {
+    proxy::serveTcpPort(*this, std::move(socket), key);
+    return;
+  }
   // HTTP listeners: h2c with prior knowledge or HTTP/1.1, told apart by the first bytes.
   asio::co_spawn(*io_, http::h2::serveDetected(*this, std::move(socket), key), asio::detached);
 }

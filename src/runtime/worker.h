@@ -31,6 +31,7 @@ class H2Pool;
 }
 namespace archway::proxy {
 class HttpProxy;
+class UdpListener;
 }
 
 namespace archway::runtime {
@@ -72,7 +73,10 @@ class Worker {
   proxy::HttpProxy& proxy() { return *proxy_; }
   AccessLogBuffer& accessLog() { return accessLog_; }
   uint64_t random() { return rng_(); }
-  upstream::Pool* pool(const snapshot::Endpoint& endpoint);
+  // Pool of connections to `endpoint`; with `tls`, TLS connections (one pool per TLS
+  // identity, so policies never share connections).
+  upstream::Pool* pool(const snapshot::Endpoint& endpoint,
+                       const std::shared_ptr<const snapshot::BackendTls>& tls = nullptr);
   // HTTP/2 (h2c) connections to an endpoint (kH2c backends, gRPC).
   upstream::H2Pool* h2Pool(const snapshot::Endpoint& endpoint);
 
@@ -93,6 +97,9 @@ class Worker {
   std::thread thread_;
   std::shared_ptr<const RuntimeConfig> config_;
   std::map<PortKey, std::shared_ptr<Acceptor>> acceptors_;
+  // UDP ports this worker owns (port % worker count == id): see proxy/udp_proxy.h.
+  std::map<PortKey, std::unique_ptr<proxy::UdpListener>> udpListeners_;
+  uint32_t workerCount_;
   std::unordered_set<DownstreamConnection*> connections_;
   std::atomic<size_t> active_{0};
   TimedList timers_;

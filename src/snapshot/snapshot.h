@@ -177,6 +177,14 @@ struct HttpMatch {
 // One (match, rule) pair, with the hostnames it serves on its listener. A listener's
 // entries are sorted in the spec's precedence order (the first matching entry wins),
 // so a router may index them any way it likes as long as it preserves that order.
+// The translator emits one entry per effective hostname (hostnames has 0 or 1 element),
+// so hostname specificity is part of the order: exact names, then wildcards (longest
+// first), then entries without hostname. Within one hostname: Exact path, then
+// RegularExpression (longest pattern first), then PathPrefix (longest first), then
+// method, header count, query count, route age, namespace/name, rule and match order.
+// GRPCRoute entries (rule->isGrpc) share the vector but are never merged with HTTPRoute
+// precedence: a gRPC request (content-type application/grpc*) matches only isGrpc
+// entries, any other request only the others. Unmatched: 404, or gRPC Unimplemented.
 struct HttpRouteEntry {
   // Effective hostnames (route ∩ listener); empty = any host the listener accepts.
   std::vector<std::string> hostnames;
@@ -222,7 +230,10 @@ struct Listener {
   // each other: GRPCRoute entries carry rule->isGrpc).
   std::vector<HttpRouteEntry> httpRoutes;
   // TLS (passthrough or terminate), TCP, UDP: routes in precedence order (for TCP/UDP
-  // only the first — the oldest — receives traffic).
+  // only the first — the oldest — receives traffic). TLSRoutes: one entry per SNI name
+  // (hostnames has 0 or 1 element), exact names first, then wildcards (longest first),
+  // then entries without hostname, ties oldest first; pick the first entry whose hostname
+  // matches the SNI (exact, or "*.suffix" covering one or more labels).
   std::vector<L4Route> l4Routes;
 };
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/validation.h"
 #include "net/limits.h"
 
 namespace archway::sources {
@@ -26,7 +28,10 @@ std::string nowRfc3339() {
 
 FileSource::FileSource(asio::io_context& io, std::vector<std::string> paths,
                        std::function<void(const api::Store&)> onChange)
-    : io_(io), paths_(std::move(paths)), onChange_(std::move(onChange)), debounce_(io),
+    : io_(io),
+      paths_(std::move(paths)),
+      onChange_(std::move(onChange)),
+      debounce_(io),
       eventBuf_(64 * 1024) {}
 
 FileSource::~FileSource() {
@@ -70,9 +75,11 @@ void FileSource::addWatches() {
     std::error_code ec;
     if (fs::is_directory(p, ec)) {
       dirs.insert(fs::absolute(p, ec).lexically_normal().string());
-      for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
+      for (auto it = fs::recursive_directory_iterator(
+               p, fs::directory_options::skip_permission_denied, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->is_directory(ec)) dirs.insert(fs::absolute(it->path(), ec).lexically_normal().string());
+        if (it->is_directory(ec))
+          dirs.insert(fs::absolute(it->path(), ec).lexically_normal().string());
       }
     } else {
       fs::path parent = fs::absolute(p, ec).parent_path();
@@ -93,18 +100,46 @@ void FileSource::readEvents() {
     while (off + sizeof(inotify_event) <= n) {
       auto* ev = reinterpret_cast<const inotify_event*>(eventBuf_.data() + off);
       off += sizeof(inotify_event) + ev->len;
-      if (ev->mask & IN_IGNORED) watches_.erase(ev->wd);
-      relevant = true;
+      if (ev->mask & IN_IGNORED) {
+        watches_.erase(ev->wd);
+        relevant = true;
+      } else if (ev->mask & IN_Q_OVERFLOW) {
+        relevant = true;  // events were lost: re-read everything
+      } else if (!relevant) {
+        relevant = this->relevant(ev->wd, ev->len ? ev->name : "", ev->mask);
+      }
     }
     if (relevant) scheduleReload();
     readEvents();
   });
 }
 
+// Only manifests, the files named on the command line and directories matter: other files
+// in a watched directory (an access log, editor swap files) must not trigger reloads.
+bool FileSource::relevant(int wd, const char* name, uint32_t mask) const {
+  if (*name == '\0' || (mask & IN_ISDIR)) return true;  // the directory itself, or a subdir
+  fs::path p(name);
+  auto ext = p.extension().string();
+  if (ext == ".yaml" || ext == ".yml" || ext == ".json") return true;
+  auto dir = watches_.find(wd);
+  if (dir == watches_.end()) return true;
+  std::string full = (fs::path(dir->second) / p).lexically_normal().string();
+  for (const auto& given : paths_) {
+    std::error_code ec;
+    if (fs::absolute(given, ec).lexically_normal().string() == full) return true;
+  }
+  return false;
+}
+
 void FileSource::scheduleReload() {
-  debounce_.expires_after(net::kFileWatchDebounce);
+  auto now = std::chrono::steady_clock::now();
+  if (!pendingSince_) pendingSince_ = now;
+  // Debounce, but never push a pending reload past kFileWatchMaxDelay from its first event.
+  auto due = std::min(now + net::kFileWatchDebounce, *pendingSince_ + net::kFileWatchMaxDelay);
+  debounce_.expires_at(due);
   debounce_.async_wait([this](std::error_code ec) {
     if (ec) return;
+    pendingSince_.reset();
     addWatches();  // new subdirectories, re-created directories
     reload();
   });
@@ -165,8 +200,11 @@ bool FileSource::reload() {
       }
       continue;
     }
-    lastError_.erase(file);
-    for (const auto& d : r.diagnostics) spdlog::warn("{}", d.format());
+    api::validateAll(r);  // schema/CEL checks and defaults, as an API server would apply
+    if (lastError_[file] != "ok") {
+      for (const auto& d : r.diagnostics) spdlog::warn("{}", d.format());
+    }
+    lastError_[file] = "ok";
     lastGood_[file] = std::move(r.objects);
   }
 

@@ -3,13 +3,17 @@
 // Objects behave as in a cluster: metadata.generation starts at 1 (or what the file says)
 // and grows when an object's spec changes; metadata.creationTimestamp is assigned at first
 // sight and kept; an object whose file (or document) disappears is gone. Rename-replace,
-// create, write and delete all count as changes; bursts are coalesced (kFileWatchDebounce).
+// create, write and delete of manifests count as changes (other files in a watched directory,
+// such as an access log, do not); bursts are coalesced (kFileWatchDebounce, at most
+// kFileWatchMaxDelay).
 // A file that stops parsing keeps its last good objects serving and the error is logged
 // with file:line.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +44,8 @@ class FileSource {
   void watchDir(const std::string& dir);
   void readEvents();
   void scheduleReload();
+  // True when an event on `name` (in a watched directory) can change what we load.
+  bool relevant(int wd, const char* name, uint32_t mask) const;
 
   asio::io_context& io_;
   std::vector<std::string> paths_;
@@ -51,6 +57,8 @@ class FileSource {
   int inotifyFd_ = -1;
   std::unique_ptr<asio::posix::stream_descriptor> stream_;
   asio::steady_timer debounce_;
+  // When the first change of the pending burst was seen; reset when the reload runs.
+  std::optional<std::chrono::steady_clock::time_point> pendingSince_;
   std::map<int, std::string> watches_;
   std::vector<char> eventBuf_;
   bool firstLoad_ = true;

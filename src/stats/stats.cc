@@ -82,6 +82,7 @@ void writeHistogram(std::string& out, const char* name, const std::string& label
 std::string renderPrometheus(const std::vector<const WorkerStats*>& workers) {
   struct L {
     uint64_t connections = 0, active = 0, requests = 0;
+    uint64_t bytesIn = 0, bytesOut = 0, handshakeFailures = 0, noRoute = 0;
     std::array<uint64_t, 6> responses{};
     HistSum latency;
   };
@@ -99,6 +100,10 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& workers) {
       l.connections += get(s.connections);
       l.active += get(s.activeConnections);
       l.requests += get(s.requests);
+      l.bytesIn += get(s.bytesReceived);
+      l.bytesOut += get(s.bytesSent);
+      l.handshakeFailures += get(s.handshakeFailures);
+      l.noRoute += get(s.noRoute);
       for (size_t i = 0; i < 6; ++i) l.responses[i] += get(s.responses[i]);
       l.latency.add(s.latency);
     });
@@ -143,6 +148,36 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& workers) {
     if (l.connections)
       out += fmt::format("archway_listener_connections_total{{{}}} {}\n", listenerLabels(k),
                          l.connections);
+  out += "# HELP archway_listener_active_connections Open connections (UDP: sessions) per listener.\n";
+  out += "# TYPE archway_listener_active_connections gauge\n";
+  for (const auto& [k, l] : ls)
+    if (l.connections)
+      out += fmt::format("archway_listener_active_connections{{{}}} {}\n", listenerLabels(k),
+                         l.active);
+  out += "# HELP archway_listener_received_bytes_total L4 bytes received from clients.\n";
+  out += "# TYPE archway_listener_received_bytes_total counter\n";
+  for (const auto& [k, l] : ls)
+    if (l.bytesIn || l.bytesOut)
+      out += fmt::format("archway_listener_received_bytes_total{{{}}} {}\n", listenerLabels(k),
+                         l.bytesIn);
+  out += "# HELP archway_listener_sent_bytes_total L4 bytes sent to clients.\n";
+  out += "# TYPE archway_listener_sent_bytes_total counter\n";
+  for (const auto& [k, l] : ls)
+    if (l.bytesIn || l.bytesOut)
+      out += fmt::format("archway_listener_sent_bytes_total{{{}}} {}\n", listenerLabels(k),
+                         l.bytesOut);
+  out += "# HELP archway_listener_tls_handshake_failures_total Bad ClientHellos and failed handshakes.\n";
+  out += "# TYPE archway_listener_tls_handshake_failures_total counter\n";
+  for (const auto& [k, l] : ls)
+    if (l.handshakeFailures)
+      out += fmt::format("archway_listener_tls_handshake_failures_total{{{}}} {}\n",
+                         listenerLabels(k), l.handshakeFailures);
+  out += "# HELP archway_listener_l4_no_route_total L4 connections or datagrams without a route or backend.\n";
+  out += "# TYPE archway_listener_l4_no_route_total counter\n";
+  for (const auto& [k, l] : ls)
+    if (l.noRoute)
+      out += fmt::format("archway_listener_l4_no_route_total{{{}}} {}\n", listenerLabels(k),
+                         l.noRoute);
   out += "# HELP archway_listener_requests_total Requests per Gateway listener.\n";
   out += "# TYPE archway_listener_requests_total counter\n";
   for (const auto& [k, l] : ls)

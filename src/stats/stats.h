@@ -39,8 +39,13 @@ inline size_t statusClass(int status) {
 }
 
 struct ListenerStats {
-  Counter connections{0};  // accepted
+  Counter connections{0};  // accepted (UDP: sessions created)
   Counter activeConnections{0};
+  // L4 (TCP, TLS passthrough/terminate, UDP) relayed payload bytes.
+  Counter bytesReceived{0};  // from clients
+  Counter bytesSent{0};      // to clients
+  Counter handshakeFailures{0};  // ClientHello garbage/timeout, TLS handshake errors
+  Counter noRoute{0};            // L4 connections/datagrams with no route or backend
   Counter requests{0};
   std::array<Counter, 6> responses{};
   Histogram latency;

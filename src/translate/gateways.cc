@@ -61,8 +61,9 @@ std::string resolveCertificate(Context& ctx, const api::Object& owner, const api
     return "RefNotPermitted";
   }
   const api::Object* secret = ctx.store.find("Secret", ns, name);
+  if (secret && !secret->validationErrors.empty()) secret = nullptr;  // invalid: not served
   if (!secret) {
-    *message = "Secret " + ns + "/" + name + " does not exist";
+    *message = "Secret " + ns + "/" + name + " does not exist or is invalid";
     return "InvalidCertificateRef";
   }
   std::string type = str(secret->body, "type");
@@ -124,6 +125,7 @@ void applyFrontendValidation(Context& ctx, const api::Object& gateway, ListenerI
                   " is not permitted by any ReferenceGrant";
       } else {
         const api::Object* cm = ctx.store.find("ConfigMap", ns, name);
+        if (cm && !cm->validationErrors.empty()) cm = nullptr;
         auto ca = cm ? configMapData(*cm, "ca.crt") : std::nullopt;
         if (!ca || !validCaBundle(*ca)) {
           reason = "InvalidCACertificateRef";
@@ -289,6 +291,7 @@ void assignAddresses(Context& ctx, GatewayInfo& gw, std::optional<Condition>& ac
         continue;
       }
       if (value.empty()) continue;  // an IPAddress without value: assign one
+      wantsAuto = false;            // static addresses given: never fall back to others
       bool usable =
           isIpAddress(value) && (!ctx.options.addressUsable || ctx.options.addressUsable(value));
       if (!usable) {
@@ -299,7 +302,6 @@ void assignAddresses(Context& ctx, GatewayInfo& gw, std::optional<Condition>& ac
       }
       if (std::find(gw.addresses.begin(), gw.addresses.end(), value) == gw.addresses.end())
         gw.addresses.push_back(value);
-      wantsAuto = false;
     }
   }
   if (!wantsAuto) return;
@@ -352,6 +354,7 @@ void validateBackendClientCertificate(Context& ctx, GatewayInfo& gw,
     return;
   }
   const api::Object* secret = ctx.store.find("Secret", ns, name);
+  if (secret && !secret->validationErrors.empty()) secret = nullptr;
   auto crt = secret ? secretData(*secret, "tls.crt") : std::nullopt;
   auto key = secret ? secretData(*secret, "tls.key") : std::nullopt;
   std::string error;
@@ -524,6 +527,8 @@ void processGateways(Context& ctx) {
                   "Some listeners are not valid"};
     }
     gw.accepted = accepted.status;
+    // Routes cannot attach to a Gateway rejected as a whole (not merely for its listeners).
+    gw.rejected = acceptedFailure.has_value();
     Condition programmed{"Programmed", true, "Programmed", "Gateway is programmed"};
     if (!gw.accepted)
       programmed = {"Programmed", false, "Invalid", "Gateway is not accepted"};
@@ -536,6 +541,19 @@ void processGateways(Context& ctx) {
                            [](const ListenerInfo& l) { return !l.resolvedRefs.status; })) {
       resolved = {"ResolvedRefs", false, "ListenersNotResolved",
                   "Some listeners have unresolved references"};
+    }
+    if (!accepted.status || !programmed.status)
+      ctx.diag(*gw.object, "spec",
+               (accepted.status ? programmed.reason + ": " + programmed.message
+                                : accepted.reason + ": " + accepted.message));
+    for (size_t i = 0; i < gw.listeners.size(); ++i) {
+      const ListenerInfo& l = gw.listeners[i];
+      if (l.valid()) continue;
+      const Condition& c = l.conflicted         ? *l.conflicted
+                           : !l.accepted.status ? l.accepted
+                                                : l.resolvedRefs;
+      ctx.diag(*gw.object, "spec.listeners[" + std::to_string(i) + "]",
+               "listener " + l.name + ": " + c.reason + ": " + c.message);
     }
     std::vector<Condition> conds{accepted, programmed, resolved};
     if (insecureFallback(*gw.object))

@@ -62,6 +62,7 @@ struct GatewayInfo {
   std::vector<std::string> addresses;          // IP addresses in use
   bool bindAll = false;                        // no spec address and no pool
   bool accepted = true;
+  bool rejected = false;  // Accepted=False for a Gateway-level reason (Invalid, addresses...)
   api::Json status;
   // spec.tls.backend.clientCertificateRef, when it resolves.
   std::string clientCertPem, clientKeyPem;

@@ -64,6 +64,7 @@ void processPolicies(Context& ctx) {
         continue;
       }
       const api::Object* cm = ctx.store.find("ConfigMap", policy->ns, name);
+      if (cm && !cm->validationErrors.empty()) cm = nullptr;
       auto ca = cm ? configMapData(*cm, "ca.crt") : std::nullopt;
       if (!ca || !validCaBundle(*ca)) {
         if (resolved.status)

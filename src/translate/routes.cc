@@ -227,6 +227,11 @@ BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, cons
     return r;
   }
   const api::Object* svc = ctx.store.find("Service", ns, name);
+  if (svc && !svc->validationErrors.empty()) {
+    r.reason = "BackendNotFound";
+    r.message = "Service " + ns + "/" + name + " is invalid: " + svc->validationErrors.front();
+    return r;
+  }
   if (!svc) {
     r.reason = "BackendNotFound";
     r.message = "Service " + ns + "/" + name + " does not exist";
@@ -295,6 +300,7 @@ void processRoutes(Context& ctx) {
       BackendResolution r = resolveBackendRef(ctx, *route, *ref);
       if (!r.reason.empty()) {
         resolved = {"ResolvedRefs", false, r.reason, r.message};
+        ctx.diag(*route, "spec.rules", r.reason + ": " + r.message);
         break;
       }
     }
@@ -303,7 +309,8 @@ void processRoutes(Context& ctx) {
     api::Json ourParents = api::Json::array();
     std::set<const ListenerInfo*> countedOn;
     bool anyOurs = false;
-    for (const auto& pref : parentRefs) {
+    for (size_t pi = 0; pi < parentRefs.size(); ++pi) {
+      const api::Json& pref = parentRefs[pi];
       std::string group = str(pref, "group", kGatewayGroup), kind = str(pref, "kind", "Gateway");
       std::string ns = str(pref, "namespace", route->ns), name = str(pref, "name");
       if (group != kGatewayGroup) continue;
@@ -337,7 +344,13 @@ void processRoutes(Context& ctx) {
       if (!route->validationErrors.empty()) {
         std::string msg;
         for (const auto& e : route->validationErrors) msg += (msg.empty() ? "" : "; ") + e;
-        accepted = {"Accepted", false, "UnsupportedValue", msg};
+        // A filter combination the schema forbids keeps its specific reason.
+        bool incompatible = ruleFailure && ruleFailure->reason == "IncompatibleFilters";
+        accepted = {"Accepted", false, incompatible ? "IncompatibleFilters" : "UnsupportedValue",
+                    msg};
+      } else if (gw->rejected) {
+        accepted = {"Accepted", false, "NoMatchingParent",
+                    "Gateway " + gw->object->ns + "/" + gw->object->name + " is not accepted"};
       } else if (allRulesInvalid) {
         accepted = *ruleFailure;
       } else if (ls && !ls->accepted) {
@@ -378,6 +391,10 @@ void processRoutes(Context& ctx) {
           if (r.service) ctx.serviceUsers[r.service->ns + "/" + r.service->name].insert(gw);
         }
       }
+      if (!accepted.status)
+        ctx.diag(*route, "spec.parentRefs[" + std::to_string(pi) + "]",
+                 "not accepted by " + kind + " " + ns + "/" + name + ": " + accepted.reason + ": " +
+                     accepted.message);
       std::vector<Condition> conds{accepted, resolved};
       if (accepted.status && !invalid.empty())
         conds.push_back({"PartiallyInvalid", true, "UnsupportedValue",

@@ -124,7 +124,7 @@ std::shared_ptr<const snapshot::Backend> Builder::backend(const api::Object& rou
   // matches the Service port's name.
   std::set<std::pair<std::string, uint16_t>> seen;
   for (const api::Object* slice : ctx_.store.ofKind("EndpointSlice")) {
-    if (slice->ns != svc.ns) continue;
+    if (slice->ns != svc.ns || !slice->validationErrors.empty()) continue;
     const api::Json& md = slice->metadata();
     auto labels = md.find("labels");
     if (labels == md.end() || !labels->is_object() ||
@@ -420,6 +420,15 @@ void Builder::addL4(const Attachment& a) {
       r.backends.push_back(std::move(wb));
     }
   }
+  // One entry per SNI name, so the listener's order can rank exact names first.
+  if (r.hostnames.size() > 1) {
+    for (const auto& h : a.hostnames) {
+      snapshot::L4Route one = r;
+      one.hostnames = {h};
+      l4_[listener].emplace_back(&route, std::move(one));
+    }
+    return;
+  }
   l4_[listener].emplace_back(&route, std::move(r));
 }
 
@@ -517,9 +526,8 @@ void Builder::run() {
     std::stable_sort(list.begin(), list.end(), [](const auto& x, const auto& y) {
       auto rank = [](const snapshot::L4Route& r) {
         if (r.hostnames.empty()) return std::make_tuple(2, size_t{0});
-        bool wildcard = std::all_of(r.hostnames.begin(), r.hostnames.end(),
-                                    [](const std::string& h) { return isWildcard(h); });
-        return std::make_tuple(wildcard ? 1 : 0, size_t{0});
+        const std::string& h = r.hostnames.front();
+        return std::make_tuple(isWildcard(h) ? 1 : 0, ~h.size());  // longer first
       };
       if (rank(x.second) != rank(y.second)) return rank(x.second) < rank(y.second);
       return olderThan(x.first, y.first);

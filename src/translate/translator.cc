@@ -91,7 +91,7 @@ api::Json conditionsJson(const std::vector<Condition>& conditions, int64_t gener
 
 TranslateResult translate(const api::Store& store, const TranslateOptions& options) {
   TranslateResult result;
-  Context ctx{store, options, result};
+  Context ctx{store, options, result, {}, {}, {}, {}, {}, {}, {}, {}, {}};
   processGatewayClasses(ctx);
   processGateways(ctx);
   processRoutes(ctx);

@@ -6,6 +6,7 @@
 #include <asio/write.hpp>
 
 #include "net/limits.h"
+#include "tls/context.h"
 
 namespace archway::upstream {
 
@@ -35,7 +36,8 @@ const llhttp_settings_t* Connection::settings() {
 }
 
 Connection::Connection(asio::io_context& io, runtime::TimedList* timers, stats::BackendStats* stats)
-    : socket_(io), stats_(stats), buf_(net::kUpstreamReadBuffer) {
+    : transport_(std::make_unique<net::ByteStream>(asio::ip::tcp::socket(io))), stats_(stats),
+      buf_(net::kUpstreamReadBuffer) {
   link(timers);
   llhttp_init(&parser_, HTTP_RESPONSE, settings());
   parser_.data = this;
@@ -48,9 +50,9 @@ Connection::~Connection() {
 
 void Connection::close() {
   std::error_code ignored;
-  if (socket_.is_open()) {
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+  if (transport_->is_open()) {
+    transport_->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    transport_->close(ignored);
   }
 }
 
@@ -66,11 +68,11 @@ void Connection::abortTimeout() {
 
 http::Awaitable<std::error_code> Connection::connect(const asio::ip::tcp::endpoint& ep) {
   setDeadline(net::kUpstreamConnectTimeout);
-  auto [ec] = co_await socket_.async_connect(ep, http::kNoThrow);
+  auto [ec] = co_await transport_->tcp().async_connect(ep, http::kNoThrow);
   clearDeadline();
   if (!ec && timedOut_) ec = asio::error::timed_out;
   if (!ec) {
-    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    transport_->set_option(asio::ip::tcp::no_delay(true), ec);
     ec.clear();
     if (stats_) {
       stats::inc(stats_->connectionsOpened);
@@ -78,6 +80,17 @@ http::Awaitable<std::error_code> Connection::connect(const asio::ip::tcp::endpoi
       counted_ = true;
     }
   }
+  co_return ec;
+}
+
+http::Awaitable<std::error_code> Connection::startTls(asio::ssl::context& ctx,
+                                                     const snapshot::BackendTls& tls) {
+  auto& stream = transport_->attachTls(ctx);
+  if (!tls::configureClient(stream.native_handle(), tls)) co_return asio::error::invalid_argument;
+  setDeadline(net::kUpstreamConnectTimeout);
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, http::kNoThrow);
+  clearDeadline();
+  if (!ec && timedOut_) ec = asio::error::timed_out;
   co_return ec;
 }
 
@@ -116,7 +129,7 @@ http::Awaitable<UpstreamError> Connection::writeRequest(const http::RequestHead&
   wbuf_.append("\r\n");
   std::array<asio::const_buffer, 2> bufs{asio::buffer(wbuf_), asio::buffer(body.data(), body.size())};
   setDeadline(net::kUpstreamReadTimeout);
-  auto [ec, n] = co_await asio::async_write(socket_, bufs, http::kNoThrow);
+  auto [ec, n] = co_await asio::async_write(*transport_, bufs, http::kNoThrow);
   clearDeadline();
   if (ec) {
     failed_ = true;
@@ -214,13 +227,13 @@ bool Connection::execute() {
 
 http::Awaitable<UpstreamError> Connection::readMore() {
   setDeadline(net::kUpstreamReadTimeout);
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf_.data(), buf_.size()), http::kNoThrow);
+  auto [ec, n] = co_await transport_->async_read_some(asio::buffer(buf_.data(), buf_.size()), http::kNoThrow);
   clearDeadline();
   if (timedOut_) {
     failed_ = true;
     co_return UpstreamError::kTimeout;
   }
-  if (ec == asio::error::eof) {
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
     eof_ = true;
     pos_ = end_ = 0;
     co_return UpstreamError::kNone;
@@ -309,6 +322,15 @@ std::string_view Connection::leftover() const {
 Pool::Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint)
     : io_(io), timers_(timers), endpoint_(std::move(endpoint)) {}
 
+Pool::Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint,
+           std::shared_ptr<const snapshot::BackendTls> tls)
+    : io_(io), timers_(timers), endpoint_(std::move(endpoint)), tls_(std::move(tls)) {
+  if (tls_) {
+    std::string error;
+    tlsContext_ = tls::makeClientContext(*tls_, &error);
+  }
+}
+
 Pool::~Pool() = default;
 
 void Pool::closeIdle() { idle_.clear(); }
@@ -326,7 +348,12 @@ http::Awaitable<std::unique_ptr<Connection>> Pool::acquire(stats::BackendStats* 
   }
   auto c = std::make_unique<Connection>(io_, timers_, stats);
   c->pool = this;
+  if (tls_ && !tlsContext_) {
+    *error = asio::error::access_denied;  // unusable BackendTLSPolicy
+    co_return nullptr;
+  }
   std::error_code ec = co_await c->connect(endpoint_);
+  if (!ec && tls_) ec = co_await c->startTls(*tlsContext_, *tls_);
   if (ec) {
     if (stats) stats::inc(stats->connectFailures);
     *error = ec;

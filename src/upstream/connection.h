@@ -18,7 +18,9 @@
 
 #include "http/message.h"
 #include "http/stream.h"
+#include "net/byte_stream.h"
 #include "runtime/timed.h"
+#include "snapshot/snapshot.h"
 #include "stats/stats.h"
 
 namespace archway::upstream {
@@ -39,11 +41,14 @@ class Connection : public runtime::Timed {
   Connection(asio::io_context& io, runtime::TimedList* timers, stats::BackendStats* stats);
   ~Connection() override;
 
-  asio::ip::tcp::socket& socket() { return socket_; }
+  asio::ip::tcp::socket& socket() { return transport_->tcp(); }
+  bool secure() const { return transport_->secure(); }
   Pool* pool = nullptr;
   bool reused = false;  // came from the idle pool (a failure may just be a stale socket)
 
   http::Awaitable<std::error_code> connect(const asio::ip::tcp::endpoint& ep);
+  // TLS to the backend (BackendTLSPolicy) after connect(): SNI, verification, handshake.
+  http::Awaitable<std::error_code> startTls(asio::ssl::context& ctx, const snapshot::BackendTls& tls);
 
   // Sends the request. `upgrade` non-empty adds "connection: upgrade" + "upgrade: <v>".
   http::Awaitable<UpstreamError> writeRequest(const http::RequestHead& request,
@@ -78,7 +83,7 @@ class Connection : public runtime::Timed {
   bool execute();
   http::Awaitable<UpstreamError> readMore();
 
-  asio::ip::tcp::socket socket_;
+  std::unique_ptr<net::ByteStream> transport_;
   stats::BackendStats* stats_;
   llhttp_t parser_;
   std::vector<char> buf_;
@@ -106,6 +111,10 @@ class Connection : public runtime::Timed {
 class Pool {
  public:
   Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint);
+  // A pool whose connections speak TLS to the endpoint (BackendTLSPolicy). A policy that
+  // cannot be honoured (bad CA, invalid) makes every acquire fail: traffic gets a 5xx.
+  Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint,
+       std::shared_ptr<const snapshot::BackendTls> tls);
   ~Pool();
 
   // An idle connection, or a freshly connected one. On failure returns null and the error.
@@ -121,6 +130,8 @@ class Pool {
   asio::io_context& io_;
   runtime::TimedList* timers_;
   asio::ip::tcp::endpoint endpoint_;
+  std::shared_ptr<const snapshot::BackendTls> tls_;
+  std::shared_ptr<asio::ssl::context> tlsContext_;  // null with tls_ set: unusable policy
   std::vector<std::unique_ptr<Connection>> idle_;
 };
 

@@ -78,8 +78,13 @@ def san_list(hosts):
     return out
 
 
+# The suite uses RSA-2048; the status replay only needs certificates that parse and match
+# their keys, and P-256 keys are generated in a fraction of the time.
+KEY_ARGS = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
+
+
 def make_ca(work, name):
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key",
+    openssl("req", "-x509", *KEY_ARGS, "-nodes", "-keyout", name + ".key",
             "-out", name + ".crt", "-days", "365", "-subj",
             "/C=US/O=Kubernetes Gateway API/CN=gatewayapi",
             "-addext", "basicConstraints=critical,CA:TRUE",
@@ -95,7 +100,7 @@ def make_leaf(work, name, hosts, eku, ca=None):
         sans = san_list(hosts)
         if sans:
             f.write("subjectAltName=%s\n" % ",".join(sans))
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+    openssl("req", *KEY_ARGS, "-nodes", "-keyout", name + ".key", "-out",
             name + ".csr", "-subj", "/O=Acme Co/CN=default", cwd=work)
     if ca:
         openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
@@ -195,6 +200,8 @@ def merge_docs(docs):
 
 def run_check(bin_path, docs, workdir, tag):
     path = os.path.join(workdir, tag + ".yaml")
+    # Workloads are not read by the translator; leaving them out keeps check quiet and fast.
+    docs = [d for d in docs if d.get("kind") not in ("Deployment", "Pod")]
     with open(path, "w") as f:
         yaml.safe_dump_all(docs, f, sort_keys=False)
     p = subprocess.run([bin_path, "check", "-o", "json", "-f", path], capture_output=True,

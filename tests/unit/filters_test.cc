@@ -78,7 +78,8 @@ TEST(Redirect, PortRulesAndDefaultPortsOmitted) {
   EXPECT_EQ(redirectLocation(r, req("/p"), "http", 8080, prefix("/")), "https://example.com/p");
   // Explicit port kept unless it is the scheme's default.
   r.port = 8443;
-  EXPECT_EQ(redirectLocation(r, req("/p"), "http", 8080, prefix("/")), "https://example.com:8443/p");
+  EXPECT_EQ(redirectLocation(r, req("/p"), "http", 8080, prefix("/")),
+            "https://example.com:8443/p");
   r.port = 443;
   EXPECT_EQ(redirectLocation(r, req("/p"), "http", 8080, prefix("/")), "https://example.com/p");
   // Hostname and path modifiers.
@@ -170,7 +171,8 @@ TEST(Plugins, BuiltinStaticResponseAndUnknownKinds) {
   ref.kind = "StaticResponse";
   ref.name = "teapot";
   ref.resolved = true;
-  ref.configJson = R"({"spec": {"statusCode": 418, "body": "short and stout", "headers": {"X-Tea": "yes"}}})";
+  ref.configJson =
+      R"({"spec": {"statusCode": 418, "body": "short and stout", "headers": {"X-Tea": "yes"}}})";
   std::string error;
   auto p = PluginRegistry::instance().create(ref, &error);
   ASSERT_TRUE(p) << error;

@@ -108,7 +108,7 @@ TEST(RouteTable, HostBuckets) {
   EXPECT_EQ(t.match("bar.example.com", r), 1);
   EXPECT_EQ(t.match("a.b.example.com", r), 2);  // longest wildcard first
   EXPECT_EQ(t.match("x.y.example.com", r), 1);  // '*' spans labels
-  EXPECT_EQ(t.match("example.com", r), -1);      // wildcard needs a label
+  EXPECT_EQ(t.match("example.com", r), -1);     // wildcard needs a label
   EXPECT_EQ(t.match("other.org", req("/only-any")), 3);
   // More specific host with no matching rule falls through to less specific ones.
   EXPECT_EQ(t.match("foo.example.com", req("/only-any/z")), 0);
@@ -116,8 +116,10 @@ TEST(RouteTable, HostBuckets) {
 
 TEST(RouteTable, ManyRoutesLookupUsesIndex) {
   std::vector<HttpRouteEntry> entries;
-  for (int i = 0; i < 5000; ++i) entries.push_back(entry(MatchType::kExact, "/svc/" + std::to_string(i)));
-  for (int i = 0; i < 5000; ++i) entries.push_back(entry(MatchType::kPathPrefix, "/p/" + std::to_string(i)));
+  for (int i = 0; i < 5000; ++i)
+    entries.push_back(entry(MatchType::kExact, "/svc/" + std::to_string(i)));
+  for (int i = 0; i < 5000; ++i)
+    entries.push_back(entry(MatchType::kPathPrefix, "/p/" + std::to_string(i)));
   RouteTable t(&entries);
   EXPECT_EQ(t.match("h", req("/svc/4321")), 4321);
   EXPECT_EQ(t.match("h", req("/p/17/deeper")), 5017);

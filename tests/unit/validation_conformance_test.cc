@@ -5,9 +5,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <iostream>
 #include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -22,9 +22,9 @@ namespace {
 TEST(Schema, EmbeddedCrdsCompileWithoutErrors) {
   const auto& registry = SchemaRegistry::instance();
   for (const auto& e : registry.errors()) ADD_FAILURE() << e;
-  for (const char* kind : {"GatewayClass", "Gateway", "ListenerSet", "HTTPRoute", "GRPCRoute",
-                           "TLSRoute", "TCPRoute", "UDPRoute", "ReferenceGrant",
-                           "BackendTLSPolicy"}) {
+  for (const char* kind :
+       {"GatewayClass", "Gateway", "ListenerSet", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute",
+        "UDPRoute", "ReferenceGrant", "BackendTLSPolicy"}) {
     EXPECT_NE(registry.find("gateway.networking.k8s.io", kind), nullptr) << kind;
   }
   EXPECT_NE(registry.find("gateway.networking.x-k8s.io", "XBackendTrafficPolicy"), nullptr);
@@ -99,7 +99,8 @@ TEST(Validation, ConformanceManifestsValidateWithoutErrors) {
   size_t before = loaded.objects.size();
   auto start = std::chrono::steady_clock::now();
   validateAll(loaded);
-  auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  auto elapsed =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
   std::cout << "validated " << before << " objects in " << elapsed.count() << " ms\n";
   size_t errors = 0;
   for (const auto& d : loaded.diagnostics) {

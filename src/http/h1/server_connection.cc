@@ -14,6 +14,13 @@ namespace archway::http::h1 {
 
 namespace {
 
+// Lingering close: after our last response, keep reading (and dropping) what the client
+// still sends for this long / this many bytes, so unread request bytes do not turn our
+// close into a RST that destroys the response. nginx lingering_time 30 s /
+// lingering_timeout 5 s; Envoy delayed_close_timeout 1 s. (To move into net/limits.h.)
+constexpr std::chrono::milliseconds kLingerTimeout = std::chrono::seconds(2);
+constexpr size_t kLingerMaxBytes = 2 * net::kMaxRequestBodyBytes;
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -53,8 +60,16 @@ const llhttp_settings_t* ServerConnection::settings() {
 
 ServerConnection::ServerConnection(runtime::Worker& worker, asio::ip::tcp::socket socket,
                                    runtime::PortKey key)
-    : worker_(worker), socket_(std::move(socket)), key_(std::move(key)),
+    : ServerConnection(worker, std::make_unique<net::ByteStream>(std::move(socket)), std::move(key)) {}
+
+ServerConnection::ServerConnection(runtime::Worker& worker,
+                                   std::unique_ptr<net::ByteStream> transport, runtime::PortKey key)
+    : worker_(worker), transport_(std::move(transport)), socket_(*transport_), key_(std::move(key)),
       buf_(net::kDownstreamReadBuffer) {
+  if (socket_.secure()) {
+    info_.scheme = "https";
+    info_.sni = socket_.serverName();
+  }
   link(&worker_.timers());
   worker_.addConnection(this);
   std::error_code ec;
@@ -111,6 +126,9 @@ void ServerConnection::resetRequest() {
   expectContinue_ = continueSent_ = upgradeRequested_ = bodyTooLarge_ = false;
   rejectStatus_ = 0;
   keepAlive_ = true;
+  scanDone_ = false;
+  atLineStart_ = false;
+  lineLen_ = 1;
   headSent_ = headPending_ = chunked_ = responseComplete_ = false;
 }
 
@@ -284,6 +302,29 @@ int ServerConnection::validateHead() {
 
 // --- reading -----------------------------------------------------------------------------
 
+// llhttp (8.x, even strict) folds obs-fold continuation lines into the value; RFC 9112
+// lets a server reject them, and proxies must not forward them. Scans the head bytes not
+// yet parsed for a line that starts with SP/HTAB; stops at the empty line ending the head.
+bool ServerConnection::scanHead() {
+  const char* b = buf_.data();
+  for (size_t i = pos_; i < end_; ++i) {
+    char c = b[i];
+    if (c == '\n') {
+      if (lineLen_ == 0) {
+        scanDone_ = true;
+        return true;
+      }
+      lineLen_ = 0;
+      atLineStart_ = true;
+      continue;
+    }
+    if (atLineStart_ && (c == ' ' || c == '\t')) return false;
+    atLineStart_ = false;
+    if (c != '\r') ++lineLen_;
+  }
+  return true;
+}
+
 int ServerConnection::execute() {
   if (pos_ >= end_) return 0;
   const char* start = buf_.data() + pos_;
@@ -322,6 +363,10 @@ Awaitable<ServerConnection::HeadResult> ServerConnection::readHead() {
         setDeadline(net::kHeaderReadTimeout);
       }
       size_t before = pos_;
+      if (!scanDone_ && !scanHead()) {
+        co_await sendError(400);
+        co_return HeadResult::kRejected;
+      }
       int status = execute();
       if (status != 0) {
         co_await sendError(status);
@@ -495,7 +540,8 @@ Awaitable<bool> ServerConnection::sendBody(std::span<const asio::const_buffer> d
 
 namespace {
 
-Awaitable<void> relay(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, runtime::Timed& idle) {
+template <typename From, typename To>
+Awaitable<void> relay(From& from, To& to, runtime::Timed& idle) {
   std::vector<char> buf(16 * 1024);
   for (;;) {
     idle.setDeadline(net::kTunnelIdleTimeout);
@@ -558,11 +604,20 @@ Awaitable<void> ServerConnection::run() {
   // Lingering close: stop sending, then swallow what the client still sends for a moment
   // so unread request bytes do not turn into a RST that destroys our last response.
   std::error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   timedOut_ = false;
-  setDeadline(std::chrono::seconds(1));
+  if (auto* tls = socket_.tls()) {
+    // TLS: send close_notify (and wait briefly for the client's) so TLS clients see a
+    // clean end of stream rather than a truncation.
+    setDeadline(kLingerTimeout);
+    co_await tls->async_shutdown(kNoThrow);
+    clearDeadline();
+    socket_.close(ec);
+    co_return;
+  }
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  setDeadline(kLingerTimeout);
   size_t swallowed = 0;
-  while (!ec && swallowed < 256 * 1024 && !timedOut_) {
+  while (!ec && swallowed < kLingerMaxBytes && !timedOut_) {
     auto [rec, n] = co_await socket_.async_read_some(asio::buffer(buf_), kNoThrow);
     ec = rec;
     swallowed += n;

@@ -18,6 +18,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include "http/stream.h"
+#include "net/byte_stream.h"
 #include "runtime/timed.h"
 #include "runtime/worker.h"
 
@@ -28,6 +29,9 @@ class ServerConnection : public ServerStream,
                          public runtime::DownstreamConnection {
  public:
   ServerConnection(runtime::Worker& worker, asio::ip::tcp::socket socket, runtime::PortKey key);
+  // Over a transport (plain, or TLS after the handshake; see http/dispatch.h).
+  ServerConnection(runtime::Worker& worker, std::unique_ptr<net::ByteStream> transport,
+                   runtime::PortKey key);
   ~ServerConnection() override;
 
   // Owns the connection for its whole life.
@@ -41,7 +45,8 @@ class ServerConnection : public ServerStream,
   Awaitable<bool> sendBody(std::span<const asio::const_buffer> data, bool endStream) override;
   bool headSent() const override { return headSent_; }
   bool upgradeRequested() const override { return upgradeRequested_; }
-  Awaitable<void> tunnel(asio::ip::tcp::socket& upstream, std::string_view upstreamLeftover) override;
+  Awaitable<void> tunnel(asio::ip::tcp::socket& upstream,
+                         std::string_view upstreamLeftover) override;
   void closeAfterResponse() override { closeAfter_ = true; }
 
   // DownstreamConnection
@@ -62,6 +67,7 @@ class ServerConnection : public ServerStream,
   Awaitable<void> sendError(int status);
   Awaitable<bool> writeAll(std::span<const asio::const_buffer> bufs);
   int validateHead();
+  bool scanHead();  // false on obs-fold
   void resetRequest();
 
   static int onUrl(llhttp_t* p, const char* at, size_t len);
@@ -73,7 +79,8 @@ class ServerConnection : public ServerStream,
   static const llhttp_settings_t* settings();
 
   runtime::Worker& worker_;
-  asio::ip::tcp::socket socket_;
+  std::unique_ptr<net::ByteStream> transport_;
+  net::ByteStream& socket_;
   runtime::PortKey key_;
   ConnectionInfo info_;
   llhttp_t parser_;
@@ -94,6 +101,9 @@ class ServerConnection : public ServerStream,
   bool bodyTooLarge_ = false;
   int rejectStatus_ = 0;  // set by callbacks
   bool keepAlive_ = true;
+  bool scanDone_ = false;
+  bool atLineStart_ = false;
+  size_t lineLen_ = 1;
 
   // Current response.
   bool headSent_ = false;

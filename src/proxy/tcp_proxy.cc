@@ -1,0 +1,140 @@
+#include "proxy/tcp_proxy.h"
+
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ssl/error.hpp>
+#include <asio/write.hpp>
+
+#include "http/stream.h"
+#include "net/limits.h"
+
+namespace archway::proxy {
+
+using http::kNoThrow;
+
+TcpRelay::TcpRelay(runtime::Worker& worker, std::unique_ptr<net::ByteStream> downstream,
+                   runtime::PortKey key, stats::ListenerStats* stats)
+    : worker_(worker),
+      down_(std::move(downstream)),
+      up_(worker.io()),
+      key_(std::move(key)),
+      stats_(stats) {
+  link(&worker_.timers());
+  worker_.addConnection(this);
+  if (stats_) {
+    stats::inc(stats_->connections);
+    stats::inc(stats_->activeConnections);
+  }
+}
+
+TcpRelay::~TcpRelay() {
+  std::error_code ec;
+  up_.close(ec);
+  down_->close(ec);
+  if (stats_) stats::dec(stats_->activeConnections);
+  worker_.removeConnection(this);
+}
+
+void TcpRelay::abort() {
+  aborted_ = true;
+  std::error_code ec;
+  up_.close(ec);
+  down_->close(ec);
+}
+
+void TcpRelay::onDeadline() {
+  if (connecting_) {
+    std::error_code ec;
+    up_.close(ec);  // connect attempt timed out; the next endpoint may be tried
+    return;
+  }
+  abort();  // idle
+}
+
+asio::awaitable<bool> TcpRelay::connect(const L4RouteSet& route) {
+  for (int attempt = 0; attempt < net::kL4ConnectAttempts && !aborted_; ++attempt) {
+    const snapshot::Backend* backend = pickBackend(route, worker_.random());
+    if (!backend || backend->endpoints.empty()) co_return false;
+    const auto& ep = backend->endpoints[worker_.random() % backend->endpoints.size()];
+    std::error_code ec;
+    auto address = asio::ip::make_address(ep.address, ec);
+    if (ec) continue;
+    up_ = asio::ip::tcp::socket(worker_.io());
+    connecting_ = true;
+    setDeadline(net::kUpstreamConnectTimeout);
+    auto [cec] = co_await up_.async_connect(asio::ip::tcp::endpoint(address, ep.port), kNoThrow);
+    clearDeadline();
+    connecting_ = false;
+    if (!cec && up_.is_open()) {
+      up_.set_option(asio::ip::tcp::no_delay(true), ec);
+      co_return true;
+    }
+    spdlog::debug("tcp relay: connect to {}:{} failed: {}", ep.address, ep.port, cec.message());
+  }
+  co_return false;
+}
+
+template <typename From, typename To>
+asio::awaitable<void> TcpRelay::pump(From& from, To& to, stats::Counter* bytes) {
+  std::vector<char> buf(net::kL4BufferBytes);
+  for (;;) {
+    setDeadline(net::kTcpIdleTimeout);
+    auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), kNoThrow);
+    if (n > 0) {
+      setDeadline(net::kTcpIdleTimeout);
+      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), kNoThrow);
+      if (wec) {
+        abort();
+        co_return;
+      }
+      if (bytes) stats::inc(*bytes, n);
+    }
+    if (!ec) continue;
+    // End of this direction: a FIN, or a TLS peer closing (with or without close_notify).
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+      std::error_code ignored;
+      to.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    abort();  // reset, timeout, or the other direction failed
+    co_return;
+  }
+}
+
+asio::awaitable<void> TcpRelay::run(std::unique_ptr<TcpRelay> self,
+                                    std::shared_ptr<const runtime::RuntimeConfig> config,
+                                    const L4RouteSet* route) {
+  using namespace asio::experimental::awaitable_operators;
+  (void)config;  // keeps `route` alive
+  if (!route || !co_await self->connect(*route)) {
+    if (self->stats_) stats::inc(self->stats_->noRoute);
+    co_return;  // the destructor closes the client connection
+  }
+  stats::Counter* in = self->stats_ ? &self->stats_->bytesReceived : nullptr;
+  stats::Counter* out = self->stats_ ? &self->stats_->bytesSent : nullptr;
+  co_await (self->pump(*self->down_, self->up_, in) && self->pump(self->up_, *self->down_, out));
+  self->clearDeadline();
+}
+
+void serveTcpPort(runtime::Worker& worker, asio::ip::tcp::socket socket,
+                  const runtime::PortKey& key) {
+  const auto& config = worker.config();
+  const runtime::CompiledPort* port = config ? config->findPort(key.first, key.second) : nullptr;
+  if (!port || !port->l4 || port->listeners.empty()) return;  // socket closes
+  // TCP listeners are distinct by port: one listener, its first (oldest) route serves.
+  stats::ListenerStats* ls =
+      config->worker(worker.id()).listeners[port->listeners.front().statsIndex];
+  const L4RouteSet* route = port->l4->route(0, {}, false);
+  std::error_code ec;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  auto relay = std::make_unique<TcpRelay>(
+      worker, std::make_unique<net::ByteStream>(std::move(socket)), key, ls);
+  asio::co_spawn(worker.io(), TcpRelay::run(std::move(relay), config, route), asio::detached);
+}
+
+}  // namespace archway::proxy

@@ -1,0 +1,58 @@
+// TCP relay (TCPRoute, TLSRoute passthrough and terminate): connects to a weighted backend
+// of the route (connect timeout, a few endpoints tried), then copies bytes both ways.
+// Half-close is kept: when one side ends its direction (FIN, or TLS end of stream) the
+// relay ends the same direction toward the other side and keeps the opposite one open.
+// A reset or the idle timeout closes both. Bytes are counted per listener.
+#pragma once
+
+#include <memory>
+
+#include <asio/awaitable.hpp>
+
+#include "net/byte_stream.h"
+#include "proxy/l4.h"
+#include "runtime/config.h"
+#include "runtime/timed.h"
+#include "runtime/worker.h"
+
+namespace archway::proxy {
+
+class TcpRelay : public runtime::Timed, public runtime::DownstreamConnection {
+ public:
+  TcpRelay(runtime::Worker& worker, std::unique_ptr<net::ByteStream> downstream,
+           runtime::PortKey key, stats::ListenerStats* stats);
+  ~TcpRelay() override;
+
+  // Owns the relay for its whole life. `config` keeps `route` alive.
+  static asio::awaitable<void> run(std::unique_ptr<TcpRelay> self,
+                                   std::shared_ptr<const runtime::RuntimeConfig> config,
+                                   const L4RouteSet* route);
+
+  // L4 streams have no request boundary to stop at: they end with their peers or the
+  // idle timeout; a graceful stop closes them at its deadline.
+  void drain() override {}
+  const runtime::PortKey& portKey() const override { return key_; }
+
+ protected:
+  void onDeadline() override;
+
+ private:
+  asio::awaitable<bool> connect(const L4RouteSet& route);
+  template <typename From, typename To>
+  asio::awaitable<void> pump(From& from, To& to, stats::Counter* bytes);
+  void abort();
+
+  runtime::Worker& worker_;
+  std::unique_ptr<net::ByteStream> down_;
+  asio::ip::tcp::socket up_;
+  runtime::PortKey key_;
+  stats::ListenerStats* stats_;
+  bool connecting_ = false;
+  bool aborted_ = false;
+};
+
+// Starts a relay for an accepted connection on a TCP port (the first route, the oldest).
+void serveTcpPort(runtime::Worker& worker, asio::ip::tcp::socket socket,
+                  const runtime::PortKey& key);
+
+}  // namespace archway::proxy

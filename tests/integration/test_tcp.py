@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""End-to-end TCPRoute tests of `archway run` with real TCP peers: echo through the
+gateway, half-close (the client's FIN reaches the backend, the backend's answer still
+comes back), only the oldest route serves, weighted backends, byte counters in /metrics,
+a connection refused by a down backend, and listeners added/removed live without
+disturbing an open relay. Run: /usr/bin/python3 tests/integration/test_tcp.py"""
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+import unittest
+
+from l4_common import (BIN, GATEWAY_CLASS, TIMEOUT, Archway, StreamEcho, free_port, recv_all,
+                       recv_until, service_yaml, wait_until)
+
+
+def gateway(ports):
+    listeners = "".join(f"""
+  - {{name: tcp-{i}, protocol: TCP, port: {p}, allowedRoutes: {{kinds: [{{kind: TCPRoute}}]}}}}"""
+                        for i, p in enumerate(ports))
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  gatewayClassName: archway
+  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
+  listeners:{listeners}
+---
+"""
+
+
+def tcp_route(name, section, backends, ts):
+    refs = ", ".join(f"{{name: {b}, port: {p}, weight: {w}}}" for b, p, w in backends)
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {{name: {name}, namespace: default, creationTimestamp: "{ts}"}}
+spec:
+  parentRefs: [{{name: gw, sectionName: {section}}}]
+  rules: [{{backendRefs: [{refs}]}}]
+---
+"""
+
+
+class TcpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(BIN):
+            raise unittest.SkipTest(f"{BIN} not built")
+        cls.dir = tempfile.mkdtemp()
+        cls.b1, cls.b2, cls.b3 = StreamEcho("one"), StreamEcho("two"), StreamEcho("three")
+        cls.down_port = free_port()  # nothing listens there
+        cls.ports = [free_port() for _ in range(3)]
+        cls.extra_port = free_port()
+        with open(os.path.join(cls.dir, "backends.yaml"), "w") as f:
+            f.write(GATEWAY_CLASS)
+            for name, b in (("one", cls.b1), ("two", cls.b2), ("three", cls.b3)):
+                f.write(service_yaml(name, b.port))
+            f.write(service_yaml("down", cls.down_port))
+        cls.routes = os.path.join(cls.dir, "routes.yaml")
+        with open(cls.routes, "w") as f:
+            f.write(cls.routes_yaml())
+        cls.gw_file = os.path.join(cls.dir, "gateway.yaml")
+        with open(cls.gw_file, "w") as f:
+            f.write(gateway(cls.ports))
+        cls.gw = Archway(cls.dir)
+
+    @classmethod
+    def routes_yaml(cls, extra=False):
+        y = (tcp_route("old", "tcp-0", [("one", cls.b1.port, 1)], "2024-01-01T00:00:00Z") +
+             tcp_route("new", "tcp-0", [("two", cls.b2.port, 1)], "2025-01-01T00:00:00Z") +
+             tcp_route("split", "tcp-1", [("one", cls.b1.port, 1), ("two", cls.b2.port, 3),
+                                          ("three", cls.b3.port, 0)], "2024-01-01T00:00:00Z") +
+             tcp_route("dead", "tcp-2", [("down", cls.down_port, 1)], "2024-01-01T00:00:00Z"))
+        if extra:
+            y += tcp_route("extra", "tcp-3", [("three", cls.b3.port, 1)], "2024-01-01T00:00:00Z")
+        return y
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        out = cls.gw.output()
+        for b in (cls.b1, cls.b2, cls.b3):
+            b.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        if rc != 0 or "runtime error" in out or "AddressSanitizer" in out:
+            raise AssertionError(f"archway exit {rc}:\n{out[-4000:]}")
+
+    def connect(self, port):
+        return socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+
+    def test_echo_and_half_close(self):
+        s = self.connect(self.ports[0])
+        try:
+            self.assertEqual(recv_until(s, b"\n"), b"HELLO one\n")  # oldest route only
+            payload = os.urandom(200000)
+            s.sendall(payload)
+            got = b""
+            while len(got) < len(payload):
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "closed early")
+                got += chunk
+            self.assertEqual(got, payload)
+            # Our FIN goes through; the backend's reply after it still comes back.
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_all(s), f"BYE {len(payload)}\n".encode())
+        finally:
+            s.close()
+
+    def test_oldest_route_only(self):
+        for _ in range(10):
+            s = self.connect(self.ports[0])
+            self.assertEqual(recv_until(s, b"\n"), b"HELLO one\n")
+            s.close()
+
+    def test_weighted_backends(self):
+        seen = {}
+        for _ in range(40):
+            s = self.connect(self.ports[1])
+            line = recv_until(s, b"\n").decode().strip()
+            s.close()
+            seen[line] = seen.get(line, 0) + 1
+        self.assertNotIn("HELLO three", seen)  # weight 0 never chosen
+        self.assertGreater(seen.get("HELLO two", 0), seen.get("HELLO one", 0))
+        self.assertIn("HELLO one", seen)
+
+    def test_down_backend_closes(self):
+        s = self.connect(self.ports[2])
+        try:
+            try:
+                self.assertEqual(s.recv(10), b"")
+            except ConnectionResetError:
+                pass
+        finally:
+            s.close()
+
+    def test_metrics(self):
+        s = self.connect(self.ports[0])
+        recv_until(s, b"\n")
+        s.sendall(b"x" * 1000)
+        recv_until(s, b"x" * 1000)
+        s.close()
+        self.assertTrue(wait_until(lambda: self.gw.metric(
+            "archway_listener_received_bytes_total", listener="tcp-0") >= 1000))
+        self.assertGreaterEqual(self.gw.metric("archway_listener_sent_bytes_total",
+                                               listener="tcp-0"), 1000)
+        self.assertGreater(self.gw.metric("archway_listener_connections_total", listener="tcp-0"), 0)
+
+    def test_zz_live_listener_change(self):
+        # An open relay on tcp-0 survives adding and then removing another listener.
+        s = self.connect(self.ports[0])
+        self.assertEqual(recv_until(s, b"\n"), b"HELLO one\n")
+        with open(self.gw_file + ".tmp", "w") as f:
+            f.write(gateway(self.ports + [self.extra_port]))
+        with open(self.routes + ".tmp", "w") as f:
+            f.write(self.routes_yaml(extra=True))
+        os.rename(self.routes + ".tmp", self.routes)
+        os.rename(self.gw_file + ".tmp", self.gw_file)
+
+        def extra_serves():
+            c = self.connect(self.extra_port)
+            try:
+                return recv_until(c, b"\n") == b"HELLO three\n"
+            finally:
+                c.close()
+        self.assertTrue(wait_until(extra_serves), self.gw.output()[-2000:])
+        s.sendall(b"still here")
+        self.assertEqual(recv_until(s, b"here"), b"still here")
+        with open(self.gw_file + ".tmp", "w") as f:
+            f.write(gateway(self.ports))
+        os.rename(self.gw_file + ".tmp", self.gw_file)
+
+        def extra_gone():
+            try:
+                c = self.connect(self.extra_port)
+            except ConnectionRefusedError:
+                return True
+            c.close()
+            return False
+        self.assertTrue(wait_until(extra_gone))
+        s.sendall(b"and now")
+        self.assertEqual(recv_until(s, b"now"), b"and now")
+        s.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
