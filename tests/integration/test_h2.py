@@ -18,6 +18,7 @@ import unittest
 import urllib.request
 
 import h2.config
+import hpack
 import h2.connection
 import h2.events
 import h2.errors
@@ -192,9 +193,27 @@ class H2Client:
                 (":authority", authority)] + list(headers)
         self.conn.send_headers(sid, hdrs, end_stream=body is None)
         if body is not None:
-            self.conn.send_data(sid, body, end_stream=True)
+            self.send_body(sid, body)
         self.flush()
         return sid
+
+    def send_body(self, sid, body):
+        """Sends `body` in frames that fit the peer's flow-control windows and frame size,
+        reading (WINDOW_UPDATEs) whenever a window is shut."""
+        if not body:
+            self.conn.send_data(sid, b"", end_stream=True)
+            return
+        pos = 0
+        while pos < len(body):
+            room = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+            if room <= 0:
+                self.flush()
+                if not self.pump():
+                    raise EOFError("connection closed while sending the body of stream %d" % sid)
+                continue
+            chunk = body[pos:pos + room]
+            pos += len(chunk)
+            self.conn.send_data(sid, chunk, end_stream=pos == len(body))
 
     def response(self, sid):
         """Waits for stream `sid` to end; returns (headers dict, body, trailers dict, reset)."""
@@ -229,6 +248,94 @@ class H2Client:
             self.sock.close()
         except OSError:
             pass
+
+
+class RawH2Client:
+    """A frame-level h2c client (hyperframe + hpack) for graceful shutdown: python-h2's state
+    machine treats a received GOAWAY as the end of the connection and refuses the frames
+    that follow, while RFC 9113 6.8 lets streams up to last_stream_id still complete."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.encoder = hpack.Encoder()
+        self.decoder = hpack.Decoder()
+        self.buf = b""
+        self.next_sid = 1
+        self.streams = {}  # sid -> {"headers": dict, "body": bytes, "done": bool, "reset": code}
+        self.goaway = None
+        self.closed = False
+        self.sock.sendall(h2c_preface() + hyperframe.frame.SettingsFrame(0).serialize())
+
+    def request(self, path, authority="example.com"):
+        sid = self.next_sid
+        self.next_sid += 2
+        hf = hyperframe.frame.HeadersFrame(sid)
+        hf.data = self.encoder.encode([(":method", "GET"), (":path", path), (":scheme", "http"),
+                                       (":authority", authority)])
+        hf.flags.add("END_HEADERS")
+        hf.flags.add("END_STREAM")
+        self.streams[sid] = {"headers": {}, "body": b"", "done": False, "reset": None}
+        self.sock.sendall(hf.serialize())
+        return sid
+
+    def _read_frame(self):
+        while True:
+            if len(self.buf) >= 9:
+                frame, length = hyperframe.frame.Frame.parse_frame_header(memoryview(self.buf[:9]))
+                if len(self.buf) >= 9 + length:
+                    frame.parse_body(memoryview(self.buf[9:9 + length]))
+                    self.buf = self.buf[9 + length:]
+                    return frame
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return None
+            self.buf += chunk
+
+    def pump(self):
+        """Handles one frame; False when the server closed."""
+        f = self._read_frame()
+        if f is None:
+            return False
+        st = self.streams.get(f.stream_id)
+        if isinstance(f, hyperframe.frame.SettingsFrame) and "ACK" not in f.flags:
+            self.sock.sendall(hyperframe.frame.SettingsFrame(0, flags=["ACK"]).serialize())
+        elif isinstance(f, hyperframe.frame.PingFrame) and "ACK" not in f.flags:
+            self.sock.sendall(hyperframe.frame.PingFrame(0, f.opaque_data, flags=["ACK"]).serialize())
+        elif isinstance(f, hyperframe.frame.GoAwayFrame):
+            self.goaway = f
+        elif isinstance(f, hyperframe.frame.HeadersFrame):
+            headers = dict(self.decoder.decode(f.data))  # always decode: HPACK state
+            if st is not None and not st["headers"]:
+                st["headers"] = headers
+        elif isinstance(f, hyperframe.frame.DataFrame) and st is not None:
+            st["body"] += f.data
+        elif isinstance(f, hyperframe.frame.RstStreamFrame) and st is not None:
+            st["done"], st["reset"] = True, f.error_code
+        if st is not None and "END_STREAM" in getattr(f, "flags", ()):
+            st["done"] = True
+        return True
+
+    def response(self, sid):
+        """Waits for stream `sid` to end; returns (headers dict, body, reset code or None)."""
+        st = self.streams[sid]
+        while not st["done"]:
+            if not self.pump():
+                raise EOFError("connection closed before stream %d ended" % sid)
+        return st["headers"], st["body"], st["reset"]
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def h2c_preface():
+    return b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 def routes_yaml():
@@ -462,23 +569,28 @@ class H2GracefulStopTest(unittest.TestCase):
                 f.write(service_yaml("echo-h1", pod_ports(info)["http_port"]))
                 f.write(routes_yaml())
             gw = Archway(d, free_port())
-            c = H2Client(port)
-            headers, _, _, _ = c.response(c.request("/h1/first"))
+            c = RawH2Client(port)
+            headers, _, _ = c.response(c.request("/h1/first"))
             self.assertEqual(headers[":status"], "200")
             # In flight while the stop begins: the echo delays its answer.
             sid = c.request("/h1/slow?delay=1s")
             time.sleep(0.3)
             gw.proc.send_signal(signal.SIGTERM)
-            headers, body, _, reset = c.response(sid)
+            headers, body, reset = c.response(sid)
             self.assertIsNone(reset)
             self.assertEqual(headers[":status"], "200")
+            self.assertEqual(json.loads(body)["path"], "/h1/slow?delay=1s")
             deadline = time.time() + 15
-            while not c.goaway() and not c.closed and time.time() < deadline:
+            while not c.goaway and not c.closed and time.time() < deadline:
                 c.pump()
-            ev = c.goaway()
+            ev = c.goaway
             self.assertIsNotNone(ev, "no GOAWAY on graceful stop")
             self.assertEqual(ev.error_code, h2.errors.ErrorCodes.NO_ERROR)
             self.assertGreaterEqual(ev.last_stream_id, sid)
+            # After the last stream the gateway closes the connection by itself.
+            while not c.closed and time.time() < deadline:
+                c.pump()
+            self.assertTrue(c.closed)
             c.close()
             self.assertEqual(gw.stop(), 0, gw.output())
         finally:

@@ -4,9 +4,9 @@
 #include <charconv>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <spdlog/spdlog.h>
 
 #include "net/limits.h"
 #include "proxy/http_proxy.h"
@@ -182,8 +182,7 @@ ssize_t Stream::readData(nghttp2_session* session, int32_t streamId, uint8_t* bu
     if (s->trailers_) {
       std::vector<nghttp2_nv> nva;
       for (const auto& h : *s->trailers_) {
-        if (h.name.empty() || h.name[0] == ':' || isHopByHop(h.name) || hasUpper(h.name))
-          continue;
+        if (h.name.empty() || h.name[0] == ':' || isHopByHop(h.name) || hasUpper(h.name)) continue;
         nva.push_back(makeNv(h.name, h.value));
       }
       if (nghttp2_submit_trailer(session, streamId, nva.data(), nva.size()) == 0)
@@ -200,8 +199,8 @@ ssize_t Stream::readData(nghttp2_session* session, int32_t streamId, uint8_t* bu
 // --- ServerConnection --------------------------------------------------------------------
 
 ServerConnection::ServerConnection(runtime::Worker& worker,
-                                   std::unique_ptr<net::Transport> transport,
-                                   runtime::PortKey key, ConnectionInfo info)
+                                   std::unique_ptr<net::Transport> transport, runtime::PortKey key,
+                                   ConnectionInfo info)
     : worker_(worker),
       transport_(std::move(transport)),
       key_(std::move(key)),
@@ -234,6 +233,7 @@ bool ServerConnection::init() {
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &onBeginHeaders);
   nghttp2_session_callbacks_set_on_header_callback(cbs, &onHeader);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &onFrameRecv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &onFrameSend);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &onDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &onStreamClose);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, &onInvalidFrame);
@@ -245,7 +245,11 @@ bool ServerConnection::init() {
   nghttp2_option_set_max_continuations(opt, net::kH2MaxContinuations);
   nghttp2_option_set_max_outbound_ack(opt, net::kH2MaxOutboundAcks);
   nghttp2_option_set_max_settings(opt, net::kH2MaxSettingsEntries);
-  nghttp2_option_set_stream_reset_rate_limit(opt, net::kH2ResetBurst, net::kH2ResetRatePerSecond);
+  // nghttp2's own reset limit is only a backstop, set looser than ours: it answers with
+  // GOAWAY(INTERNAL_ERROR) while ours says ENHANCE_YOUR_CALM, which is what the client
+  // should see (it is the client's behaviour that is at fault).
+  nghttp2_option_set_stream_reset_rate_limit(opt, 2 * net::kH2ResetBurst,
+                                             2 * net::kH2ResetRatePerSecond);
   int rv = nghttp2_session_server_new2(&session_, cbs, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
@@ -271,8 +275,8 @@ bool ServerConnection::takeResetToken() {
   auto now = runtime::Clock::now();
   double elapsed = std::chrono::duration<double>(now - resetRefill_).count();
   resetRefill_ = now;
-  resetTokens_ = std::min<double>(net::kH2ResetBurst,
-                                  resetTokens_ + elapsed * net::kH2ResetRatePerSecond);
+  resetTokens_ =
+      std::min<double>(net::kH2ResetBurst, resetTokens_ + elapsed * net::kH2ResetRatePerSecond);
   if (resetTokens_ < 1) return false;
   resetTokens_ -= 1;
   return true;
@@ -386,6 +390,19 @@ int ServerConnection::onFrameRecv(nghttp2_session* session, const nghttp2_frame*
   return 0;
 }
 
+int ServerConnection::onFrameSend(nghttp2_session* session, const nghttp2_frame* frame,
+                                  void* user) {
+  if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0)
+    return 0;
+  auto* c = static_cast<ServerConnection*>(user);
+  Stream* s = c->streamOf(frame->hd.stream_id);
+  // The response is complete but the client is still sending: tell it to stop.
+  if (s && !s->requestComplete_ && !s->closed_)
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+  return 0;
+}
+
 int ServerConnection::onDataChunk(nghttp2_session*, uint8_t, int32_t streamId, const uint8_t* data,
                                   size_t len, void* user) {
   auto* c = static_cast<ServerConnection*>(user);
@@ -457,10 +474,11 @@ void ServerConnection::streamDone(Stream* s) {
     if (!s->responseEnded_) {
       // The handler gave up mid-response (upstream failure): the stream cannot end cleanly.
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id_, NGHTTP2_INTERNAL_ERROR);
-    } else if (!s->requestComplete_) {
-      // Answered before the request ended: tell the client to stop sending (RFC 9113 8.1).
+    } else {
+      // Answered before the request ended: onFrameSend resets the stream with NO_ERROR once
+      // our END_STREAM is on the wire (RFC 9113 8.1); resetting here would drop the
+      // response still queued.
       s->resumeData();
-      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id_, NGHTTP2_NO_ERROR);
     }
   }
   if (s->closed_ || closing_) {
@@ -482,8 +500,9 @@ void ServerConnection::finishIfIdle() {
 void ServerConnection::drain() {
   if (draining_ || !session_) return;
   draining_ = true;
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
-                        NGHTTP2_NO_ERROR, nullptr, 0);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
   wantWrite();
   finishIfIdle();
 }
@@ -535,7 +554,8 @@ Awaitable<void> ServerConnection::writeLoop() {
     if (!wbuf.empty()) {
       asio::const_buffer b(wbuf.data(), wbuf.size());
       writeTimer_.setDeadline(net::kDownstreamWriteTimeout);
-      std::error_code ec = co_await transport_->writeAll(std::span<const asio::const_buffer>(&b, 1));
+      std::error_code ec =
+          co_await transport_->writeAll(std::span<const asio::const_buffer>(&b, 1));
       writeTimer_.clearDeadline();
       if (ec) {
         failed_ = closing_ = true;
@@ -558,8 +578,8 @@ Awaitable<void> ServerConnection::run(std::string initial) {
   if (!init()) co_return;
   setDeadline(net::kKeepAliveIdleTimeout);
   asio::co_spawn(worker_.io(), writeLoop(), asio::detached);
-  bool ok = initial.empty() ||
-            feed(reinterpret_cast<const uint8_t*>(initial.data()), initial.size());
+  bool ok =
+      initial.empty() || feed(reinterpret_cast<const uint8_t*>(initial.data()), initial.size());
   wantWrite();
   if (ok && worker_.draining()) drain();
   std::vector<uint8_t> buf(net::kDownstreamReadBuffer);

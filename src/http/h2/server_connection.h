@@ -123,6 +123,7 @@ class ServerConnection final : public runtime::Timed, public runtime::Downstream
                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
                       void* user);
   static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int onFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static int onDataChunk(nghttp2_session*, uint8_t flags, int32_t streamId, const uint8_t* data,
                          size_t len, void* user);
   static int onStreamClose(nghttp2_session*, int32_t streamId, uint32_t errorCode, void* user);
