@@ -248,7 +248,7 @@ http::Awaitable<void> HttpProxy::mirror(std::shared_ptr<const runtime::RuntimeCo
   auto& bs = config->worker(worker_.id()).backends[static_cast<size_t>(backendIndex)];
   size_t ep = bs.next++ % backend->endpoints.size();
   if (backend->protocol == snapshot::BackendProtocol::kH2c || http::grpc::isGrpcRequest(request)) {
-    upstream::H2Pool* h2 = worker_.h2Pool(backend->endpoints[ep]);
+    upstream::H2Pool* h2 = worker_.h2Pool(backend->endpoints[ep], backend->tls);
     if (!h2) co_return;
     std::error_code h2ec;
     request.hasBody = !body.empty();
@@ -587,7 +587,7 @@ http::Awaitable<void> HttpProxy::forwardH2(Exchange& x, const runtime::CompiledB
       co_return;
     }
     size_t epIndex = bs.next++ % backend.endpoints.size();
-    upstream::H2Pool* pool = worker_.h2Pool(backend.endpoints[epIndex]);
+    upstream::H2Pool* pool = worker_.h2Pool(backend.endpoints[epIndex], backend.tls);
     if (!pool) {
       co_await reply(x, 502, "invalid endpoint address\n");
       co_return;

@@ -2,12 +2,12 @@
 
 #include <sys/socket.h>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/post.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "http/h1/server_connection.h"
 #include "http/h2/dispatch.h"
@@ -30,7 +30,8 @@ struct Worker::Acceptor {
 
 Worker::Worker(uint32_t id, uint32_t workerCount, const AccessLogFile* accessLog)
     : id_(id),
-      maxConnections_(std::max<uint32_t>(1, net::kMaxDownstreamConnections / std::max<uint32_t>(1, workerCount))),
+      maxConnections_(std::max<uint32_t>(
+          1, net::kMaxDownstreamConnections / std::max<uint32_t>(1, workerCount))),
       io_(std::make_unique<asio::io_context>(1)),
       workerCount_(std::max<uint32_t>(1, workerCount)),
       proxy_(std::make_unique<proxy::HttpProxy>(*this)),
@@ -107,40 +108,51 @@ void Worker::removeConnection(DownstreamConnection* c) {
   stats::dec(stats_.global().activeDownstreamConnections);
 }
 
-upstream::Pool* Worker::pool(const snapshot::Endpoint& endpoint,
-                             const std::shared_ptr<const snapshot::BackendTls>& tls) {
+namespace {
+
+// The endpoint, and the TLS settings: they are part of the identity of a pooled connection.
+std::string poolKey(const snapshot::Endpoint& endpoint,
+                    const std::shared_ptr<const snapshot::BackendTls>& tls) {
   std::string key = fmt::format("{}:{}", endpoint.address, endpoint.port);
   if (tls) {
-    // The TLS settings are part of the identity of a pooled connection.
     size_t h = std::hash<std::string>{}(tls->sni + '\0' + tls->caPem + '\0' + tls->clientCertPem +
                                         '\0' + tls->clientKeyPem + (tls->useSystemCas ? "S" : "") +
                                         (tls->invalid ? "I" : ""));
     for (const auto& san : tls->subjectAltNames) h = h * 31 + std::hash<std::string>{}(san);
     key += fmt::format("/tls/{:x}", h);
   }
+  return key;
+}
+
+}  // namespace
+
+upstream::Pool* Worker::pool(const snapshot::Endpoint& endpoint,
+                             const std::shared_ptr<const snapshot::BackendTls>& tls) {
+  std::string key = poolKey(endpoint, tls);
   auto it = pools_.find(key);
   if (it != pools_.end()) return it->second.get();
   std::error_code ec;
   auto address = asio::ip::make_address(endpoint.address, ec);
   if (ec) return nullptr;
   auto pool = tls ? std::make_unique<upstream::Pool>(
-                       *io_, &timers_, asio::ip::tcp::endpoint(address, endpoint.port), tls)
-                 : std::make_unique<upstream::Pool>(
-                       *io_, &timers_, asio::ip::tcp::endpoint(address, endpoint.port));
+                        *io_, &timers_, asio::ip::tcp::endpoint(address, endpoint.port), tls)
+                  : std::make_unique<upstream::Pool>(
+                        *io_, &timers_, asio::ip::tcp::endpoint(address, endpoint.port));
   auto* raw = pool.get();
   pools_.emplace(std::move(key), std::move(pool));
   return raw;
 }
 
-upstream::H2Pool* Worker::h2Pool(const snapshot::Endpoint& endpoint) {
-  std::string key = fmt::format("{}:{}", endpoint.address, endpoint.port);
+upstream::H2Pool* Worker::h2Pool(const snapshot::Endpoint& endpoint,
+                                 const std::shared_ptr<const snapshot::BackendTls>& tls) {
+  std::string key = poolKey(endpoint, tls);
   auto it = h2Pools_.find(key);
   if (it != h2Pools_.end()) return it->second.get();
   std::error_code ec;
   auto address = asio::ip::make_address(endpoint.address, ec);
   if (ec) return nullptr;
-  auto pool = std::make_unique<upstream::H2Pool>(*io_, &timers_,
-                                                 asio::ip::tcp::endpoint(address, endpoint.port));
+  auto pool = std::make_unique<upstream::H2Pool>(
+      *io_, &timers_, asio::ip::tcp::endpoint(address, endpoint.port), tls);
   auto* raw = pool.get();
   h2Pools_.emplace(std::move(key), std::move(pool));
   return raw;
@@ -150,7 +162,7 @@ bool Worker::openAcceptor(const PortKey& key) {
   auto a = std::make_shared<Acceptor>(*io_, key);
   std::error_code ec;
   asio::ip::address address = key.first.empty() ? asio::ip::address(asio::ip::address_v4::any())
-                                                 : asio::ip::make_address(key.first, ec);
+                                                : asio::ip::make_address(key.first, ec);
   if (ec) {
     if (id_ == 0) spdlog::error("listener {}:{}: invalid address", key.first, key.second);
     return false;
@@ -171,8 +183,7 @@ bool Worker::openAcceptor(const PortKey& key) {
                     key.second, ec.message());
     return false;
   }
-  if (id_ == 0)
-    spdlog::info("listening on {}:{}", key.first.empty() ? "*" : key.first, key.second);
+  if (id_ == 0) spdlog::info("listening on {}:{}", key.first.empty() ? "*" : key.first, key.second);
   acceptors_[key] = a;
   asio::co_spawn(*io_, acceptLoop(a), asio::detached);
   return true;

@@ -5,11 +5,11 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
 #include <set>
-#include <functional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -28,11 +28,11 @@
 namespace archway::upstream {
 class Pool;
 class H2Pool;
-}
+}  // namespace archway::upstream
 namespace archway::proxy {
 class HttpProxy;
 class UdpListener;
-}
+}  // namespace archway::proxy
 
 namespace archway::runtime {
 
@@ -78,7 +78,9 @@ class Worker {
   upstream::Pool* pool(const snapshot::Endpoint& endpoint,
                        const std::shared_ptr<const snapshot::BackendTls>& tls = nullptr);
   // HTTP/2 (h2c) connections to an endpoint (kH2c backends, gRPC).
-  upstream::H2Pool* h2Pool(const snapshot::Endpoint& endpoint);
+  // h2c, or h2 over TLS when the backend has a BackendTLSPolicy.
+  upstream::H2Pool* h2Pool(const snapshot::Endpoint& endpoint,
+                           const std::shared_ptr<const snapshot::BackendTls>& tls = nullptr);
 
   void addConnection(DownstreamConnection* c);
   void removeConnection(DownstreamConnection* c);

@@ -177,7 +177,7 @@ std::shared_ptr<asio::ssl::context> makeServerContext(const snapshot::Listener& 
 }
 
 std::shared_ptr<asio::ssl::context> makeClientContext(const snapshot::BackendTls& tls,
-                                                      std::string* error) {
+                                                      std::string* error, bool h2) {
   if (tls.invalid) {
     *error = "BackendTLSPolicy is invalid";
     return nullptr;
@@ -209,7 +209,12 @@ std::shared_ptr<asio::ssl::context> makeClientContext(const snapshot::BackendTls
     if (!useCertificate(c, cert, error)) return nullptr;
   }
   static const unsigned char kHttp11[] = "\x08http/1.1";
-  SSL_CTX_set_alpn_protos(c, kHttp11, sizeof(kHttp11) - 1);
+  static const unsigned char kH2[] = "\x02h2";
+  if (h2) {
+    SSL_CTX_set_alpn_protos(c, kH2, sizeof(kH2) - 1);
+  } else {
+    SSL_CTX_set_alpn_protos(c, kHttp11, sizeof(kHttp11) - 1);
+  }
   return ctx;
 }
 

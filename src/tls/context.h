@@ -34,9 +34,10 @@ std::shared_ptr<asio::ssl::context> makeServerContext(const snapshot::Listener& 
                                                       std::string* error);
 
 // Client context for a backend with a BackendTLSPolicy (CA or system trust, client
-// certificate). Null with `error` set when the policy cannot be honoured.
+// certificate). ALPN offers "h2" with `h2` set (HTTP/2 and gRPC backends), else
+// "http/1.1". Null with `error` set when the policy cannot be honoured.
 std::shared_ptr<asio::ssl::context> makeClientContext(const snapshot::BackendTls& tls,
-                                                      std::string* error);
+                                                      std::string* error, bool h2 = false);
 
 // Per-connection client settings: SNI, and hostname or subjectAltName verification.
 // Returns false when the SSL object cannot be configured.

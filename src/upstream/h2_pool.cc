@@ -11,6 +11,7 @@
 
 #include "http/grpc/status.h"
 #include "net/limits.h"
+#include "tls/context.h"
 
 namespace archway::upstream {
 
@@ -61,9 +62,8 @@ void H2Exchange::abortTimeout() {
   event_.notify();
 }
 
-ssize_t H2Exchange::readRequestBody(nghttp2_session*, int32_t streamId, uint8_t* buf,
-                                    size_t length, uint32_t* flags, nghttp2_data_source* source,
-                                    void* user) {
+ssize_t H2Exchange::readRequestBody(nghttp2_session*, int32_t streamId, uint8_t* buf, size_t length,
+                                    uint32_t* flags, nghttp2_data_source* source, void* user) {
   auto* c = static_cast<H2Connection*>(user);
   H2Exchange* x = c->exchangeOf(streamId);
   if (!x || x != source->ptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -131,7 +131,10 @@ http::Awaitable<UpstreamError> H2Exchange::readBody(http::ServerStream* sink) {
 
 H2Connection::H2Connection(asio::io_context& io, runtime::TimedList* timers,
                            stats::BackendStats* stats)
-    : io_(io), socket_(io), stats_(stats), writeEvent_(io) {
+    : io_(io),
+      stream_(std::make_unique<net::ByteStream>(asio::ip::tcp::socket(io))),
+      stats_(stats),
+      writeEvent_(io) {
   link(timers);
 }
 
@@ -143,9 +146,9 @@ H2Connection::~H2Connection() {
 
 void H2Connection::close() {
   std::error_code ignored;
-  if (socket_.is_open()) {
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+  if (stream_->is_open()) {
+    stream_->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    stream_->close(ignored);
   }
 }
 
@@ -213,17 +216,34 @@ bool H2Connection::init() {
   return true;
 }
 
-http::Awaitable<std::error_code> H2Connection::connect(const asio::ip::tcp::endpoint& ep) {
+http::Awaitable<std::error_code> H2Connection::connect(const asio::ip::tcp::endpoint& ep,
+                                                       asio::ssl::context* tlsContext,
+                                                       const snapshot::BackendTls* tls) {
   setDeadline(net::kUpstreamConnectTimeout);
-  auto [ec] = co_await socket_.async_connect(ep, http::kNoThrow);
-  clearDeadline();
+  auto [ec] = co_await stream_->tcp().async_connect(ep, http::kNoThrow);
   if (!ec && timedOut_) ec = asio::error::timed_out;
+  if (!ec) stream_->set_option(asio::ip::tcp::no_delay(true), ec);
+  if (!ec && tlsContext && tls) {
+    auto& t = stream_->attachTls(*tlsContext);
+    if (!tls::configureClient(t.native_handle(), *tls)) {
+      ec = asio::error::invalid_argument;
+    } else {
+      static const unsigned char kH2[] = "\x02h2";
+      SSL_set_alpn_protos(t.native_handle(), kH2, sizeof(kH2) - 1);
+      auto [hec] = co_await t.async_handshake(asio::ssl::stream_base::client, http::kNoThrow);
+      ec = hec;
+      if (!ec && timedOut_) ec = asio::error::timed_out;
+      // A backend that picked another protocol cannot speak HTTP/2 here; one that ignored
+      // ALPN gets HTTP/2 with prior knowledge.
+      std::string alpn = stream_->alpn();
+      if (!ec && !alpn.empty() && alpn != "h2") ec = asio::error::no_protocol_option;
+    }
+  }
+  clearDeadline();
   if (ec) {
     dead_ = true;
     co_return ec;
   }
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  ec.clear();
   if (!init()) {
     dead_ = true;
     co_return asio::error::no_memory;
@@ -359,7 +379,7 @@ int H2Connection::onStreamClose(nghttp2_session*, int32_t streamId, uint32_t err
 http::Awaitable<void> H2Connection::readLoop(std::shared_ptr<H2Connection> self) {
   std::vector<uint8_t> buf(net::kUpstreamReadBuffer);
   while (!dead_) {
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), http::kNoThrow);
+    auto [ec, n] = co_await stream_->async_read_some(asio::buffer(buf), http::kNoThrow);
     if (ec || n == 0) break;
     ssize_t rv = nghttp2_session_mem_recv(session_, buf.data(), n);
     if (rv < 0) {
@@ -383,7 +403,7 @@ http::Awaitable<void> H2Connection::writeLoop(std::shared_ptr<H2Connection> self
       wbuf.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
     if (!wbuf.empty()) {
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(wbuf), http::kNoThrow);
+      auto [ec, n] = co_await asio::async_write(*stream_, asio::buffer(wbuf), http::kNoThrow);
       if (ec) {
         fail(UpstreamError::kReset);
         break;
@@ -396,8 +416,14 @@ http::Awaitable<void> H2Connection::writeLoop(std::shared_ptr<H2Connection> self
 
 // --- H2Pool ------------------------------------------------------------------------------
 
-H2Pool::H2Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint)
-    : io_(io), timers_(timers), endpoint_(std::move(endpoint)) {}
+H2Pool::H2Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint,
+               std::shared_ptr<const snapshot::BackendTls> tls)
+    : io_(io), timers_(timers), endpoint_(std::move(endpoint)), tls_(std::move(tls)) {
+  if (tls_) {
+    std::string error;
+    tlsContext_ = tls::makeClientContext(*tls_, &error, /*h2=*/true);
+  }
+}
 
 H2Pool::~H2Pool() {
   for (auto& c : conns_) c->fail(UpstreamError::kReset);
@@ -407,6 +433,10 @@ http::Awaitable<std::unique_ptr<H2Exchange>> H2Pool::start(const http::RequestHe
                                                            std::string body,
                                                            stats::BackendStats* stats,
                                                            std::error_code* error) {
+  if (tls_ && !tlsContext_) {
+    if (error) *error = asio::error::access_denied;  // unusable BackendTLSPolicy
+    co_return nullptr;
+  }
   auto deadline = runtime::Clock::now() + net::kUpstreamConnectTimeout;
   for (;;) {
     std::erase_if(conns_, [](const auto& c) { return c->dead_ || (c->goaway_ && c->idle()); });
@@ -417,7 +447,7 @@ http::Awaitable<std::unique_ptr<H2Exchange>> H2Pool::start(const http::RequestHe
     if (conns_.size() < net::kH2MaxUpstreamConnectionsPerEndpoint) {
       auto conn = std::make_shared<H2Connection>(io_, timers_, stats);
       conns_.push_back(conn);
-      std::error_code ec = co_await conn->connect(endpoint_);
+      std::error_code ec = co_await conn->connect(endpoint_, tlsContext_.get(), tls_.get());
       if (ec) {
         if (stats) stats::inc(stats->connectFailures);
         std::erase(conns_, conn);

@@ -1,4 +1,5 @@
-// HTTP/2 upstream (h2c, prior knowledge) for Services whose port appProtocol is
+// HTTP/2 upstream (h2c with prior knowledge, or h2 over TLS for backends with a
+// BackendTLSPolicy) for Services whose port appProtocol is
 // kubernetes.io/h2c and for every GRPCRoute backend: one nghttp2 client session per TCP
 // connection, many streams multiplexed on it, a small set of connections per endpoint
 // per worker (H2Pool).
@@ -24,7 +25,9 @@
 #include "http/h2/event.h"
 #include "http/message.h"
 #include "http/stream.h"
+#include "net/byte_stream.h"
 #include "runtime/timed.h"
+#include "snapshot/snapshot.h"
 #include "stats/stats.h"
 #include "upstream/connection.h"
 
@@ -80,7 +83,11 @@ class H2Connection : public runtime::Timed, public std::enable_shared_from_this<
   H2Connection(asio::io_context& io, runtime::TimedList* timers, stats::BackendStats* stats);
   ~H2Connection() override;
 
-  http::Awaitable<std::error_code> connect(const asio::ip::tcp::endpoint& ep);
+  // TCP connect, then (with `tlsContext`) the TLS handshake with the policy's SNI and
+  // verification, ALPN "h2".
+  http::Awaitable<std::error_code> connect(const asio::ip::tcp::endpoint& ep,
+                                           asio::ssl::context* tlsContext,
+                                           const snapshot::BackendTls* tls);
   // Starts a stream; null when the connection cannot take one more.
   std::unique_ptr<H2Exchange> submit(const http::RequestHead& request, std::string body);
   bool usable() const;
@@ -109,7 +116,7 @@ class H2Connection : public runtime::Timed, public std::enable_shared_from_this<
   static int onStreamClose(nghttp2_session*, int32_t streamId, uint32_t errorCode, void* user);
 
   asio::io_context& io_;
-  asio::ip::tcp::socket socket_;
+  std::unique_ptr<net::ByteStream> stream_;
   stats::BackendStats* stats_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, H2Exchange*> exchanges_;
@@ -123,7 +130,10 @@ class H2Connection : public runtime::Timed, public std::enable_shared_from_this<
 // The h2 connections of one endpoint, owned by one worker.
 class H2Pool {
  public:
-  H2Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint);
+  // `tls`: the backend's BackendTLSPolicy (null: h2c). A policy that cannot be honoured
+  // makes every start() fail (no plaintext fallback).
+  H2Pool(asio::io_context& io, runtime::TimedList* timers, asio::ip::tcp::endpoint endpoint,
+         std::shared_ptr<const snapshot::BackendTls> tls = nullptr);
   ~H2Pool();
   // Opens a stream for `request` on a connection with room, connecting one if needed.
   http::Awaitable<std::unique_ptr<H2Exchange>> start(const http::RequestHead& request,
@@ -135,6 +145,8 @@ class H2Pool {
   asio::io_context& io_;
   runtime::TimedList* timers_;
   asio::ip::tcp::endpoint endpoint_;
+  std::shared_ptr<const snapshot::BackendTls> tls_;
+  std::shared_ptr<asio::ssl::context> tlsContext_;  // null with tls_ set: unusable policy
   std::vector<std::shared_ptr<H2Connection>> conns_;
 };
 

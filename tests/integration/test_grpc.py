@@ -34,13 +34,16 @@ def grpc_frame(payload):
 class Backend:
     """A grpcio server with generic handlers (raw bytes, no protobuf needed)."""
 
-    def __init__(self, name):
+    def __init__(self, name, credentials=None, services=("test.Echo", "test.Other")):
         self.name = name
         self.seen = []  # invocation metadata of each call
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                                   options=[("grpc.so_reuseport", 0)])
-        self.server.add_generic_rpc_handlers((self._handler("test.Echo"), self._handler("test.Other")))
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.add_generic_rpc_handlers(tuple(self._handler(s) for s in services))
+        if credentials is not None:  # TLS only: a plaintext client cannot talk to it
+            self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
+        else:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
 
     def _handler(self, service):

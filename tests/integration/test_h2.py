@@ -144,8 +144,11 @@ class Archway:
 class H2Client:
     """A prior-knowledge h2c client on python3-h2 that records every event."""
 
-    def __init__(self, port, timeout=10, settings=None):
+    def __init__(self, port, timeout=10, settings=None, tls=None, server_hostname=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:  # an ssl.SSLContext offering ALPN "h2"
+            self.sock = tls.wrap_socket(self.sock, server_hostname=server_hostname)
+            self.alpn = self.sock.selected_alpn_protocol()
         cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
                                         validate_outbound_headers=False,
                                         normalize_outbound_headers=False)
@@ -187,9 +190,10 @@ class H2Client:
             pass
         return True
 
-    def request(self, path, method="GET", authority="example.com", headers=(), body=None):
+    def request(self, path, method="GET", authority="example.com", headers=(), body=None,
+                scheme="http"):
         sid = self.conn.get_next_available_stream_id()
-        hdrs = [(":method", method), (":path", path), (":scheme", "http"),
+        hdrs = [(":method", method), (":path", path), (":scheme", scheme),
                 (":authority", authority)] + list(headers)
         self.conn.send_headers(sid, hdrs, end_stream=body is None)
         if body is not None:
