@@ -11,7 +11,8 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 status=0
 run() { echo "==> $*"; if ! "$@"; then echo "FAILED: $*"; status=1; fi; }
 run ctest --test-dir build-asan-ubsan --output-on-failure -j"$(nproc)" --timeout 300
-for t in tests/integration/test_*.py tests/golden/run_golden.py tests/conformance/run_status.py; do
+for t in tests/integration/test_*.py tests/golden/run_golden.py tests/conformance/run_status.py \
+  tests/conformance/run_traffic.py; do
   [ -f "$t" ] && run /usr/bin/python3 "$t"
 done
 exit $status
