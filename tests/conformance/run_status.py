@@ -873,13 +873,19 @@ def main():
                     ", ".join(sorted(skip)))
                 out["skipped"] = [(name, idx, c["check"], why)
                                   for idx, c in enumerate(test.get("status_checks", []))]
-                out["lines"] = ["SKIP %s: %d status checks: %s; checked that Archway does not report it unsupported" % (name, n, why)]
+                out["lines"] = ["SKIP %s: %d status checks: %s; checked that Archway does not "
+                                "report it unsupported" % (name, n, why)]
                 # The claim itself is checked: the "not supported" status these checks expect
                 # must NOT be what Archway reports.
                 docs = merge_docs(base + fixtures + [gateway_class()] + test_docs(test))
                 tdir = os.path.join(workdir, name)
                 os.makedirs(tdir, exist_ok=True)
-                ctx = Ctx(run_check(bin_path, docs, tdir, "state"), docs)
+                try:
+                    ctx = Ctx(run_check(bin_path, docs, tdir, "state"), docs)
+                except Exception as e:  # noqa: BLE001 - report and count as a failure
+                    out["unexpected"] += 1
+                    out["lines"].append("  FAIL %s" % e)
+                    return out
                 for idx, check in enumerate(test.get("status_checks", [])):
                     try:
                         evaluate(ctx, check, test)
