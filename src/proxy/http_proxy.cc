@@ -1,6 +1,7 @@
 #include "proxy/http_proxy.h"
 
 #include <chrono>
+#include <cstdint>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -340,6 +341,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
   if (rule.requestTimeout && rule.requestTimeout->count() > 0) requestAlarm.arm(*rule.requestTimeout);
   Alarm tryAlarm(worker_.io());
 
+  size_t failedEndpoint = SIZE_MAX;
   bool staleRetryUsed = false;
   bool connectRetryUsed = false;
   int tries = 0;
@@ -351,6 +353,10 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
       co_return;
     }
     size_t epIndex = bs.next++ % backend.endpoints.size();
+    // A retry goes to another endpoint than the one that just failed, even when other
+    // requests advanced the shared round-robin cursor meanwhile.
+    if (epIndex == failedEndpoint && backend.endpoints.size() > 1)
+      epIndex = (epIndex + 1) % backend.endpoints.size();
     upstream::Pool* pool = bs.pools[epIndex];
     if (!pool) pool = bs.pools[epIndex] = worker_.pool(backend.endpoints[epIndex], backend.tls);
     if (!pool) {
@@ -364,6 +370,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     stats::inc(bs.stats->requests);
     if (!conn) {
       ++tries;
+      failedEndpoint = epIndex;
       // Nothing was sent: another endpoint can take it whatever the method.
       bool more = tries < maxTries || (!connectRetryUsed && backend.endpoints.size() > 1);
       if (tries >= maxTries) connectRetryUsed = true;
@@ -392,6 +399,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
         continue;
       }
       ++tries;
+      failedEndpoint = epIndex;
       if (timedOut) stats::inc(bs.stats->timeouts);
       if (requestAlarm.fired()) {
         co_await reply(x, 504, "upstream request timeout\n");
