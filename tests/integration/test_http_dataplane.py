@@ -279,6 +279,8 @@ spec:
     timeouts: {request: 10s, backendRequest: 300ms}
     retry: {attempts: 1}
     backendRefs: [{name: good, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /mixed}}]
+    backendRefs: [{name: good, port: 80, weight: 1}, {name: missing, port: 80, weight: 1}]
   - matches: [{path: {type: PathPrefix, value: /notready}}]
     backendRefs: [{name: notready, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /mirrored}}]
@@ -386,6 +388,23 @@ class DataPlaneTest(unittest.TestCase):
         self.assertEqual(status, 503)
         self.assertEqual(self.other.count("/notready/x"), 0)
 
+    def test_invalid_backend_ref_gets_its_share_as_500(self):
+        # The spec: requests that would have gone to an invalid backendRef get 500, the
+        # others are served. One connection, one worker: exact weighted shares.
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+        statuses = []
+        try:
+            for _ in range(10):
+                s.sendall(b"GET /mixed HTTP/1.1\r\nHost: x\r\n\r\n")
+                c = http.client.HTTPResponse(s)
+                c.begin()
+                c.read()
+                statuses.append(c.status)
+        finally:
+            s.close()
+        self.assertEqual(statuses.count(500), 5, statuses)
+        self.assertEqual(statuses.count(200), 5, statuses)
+
     # --- mirrors ----------------------------------------------------------------------
 
     def test_mirror_full_and_zero_percent(self):
@@ -489,6 +508,46 @@ class DataPlaneTest(unittest.TestCase):
         self.assertRegex(m, r'archway_backend_request_duration_seconds_bucket\{backend="default/good:80",le="[^"]+"\} [1-9]')
         self.assertRegex(m, r'archway_backend_connect_failures_total\{backend="default/deadfirst:80"\} \d')
         self.assertNotIn("route=", m)  # not per route by default
+
+
+class GracefulStopBoundTest(unittest.TestCase):
+    def test_sigterm_does_not_wait_forever_for_a_stuck_upstream(self):
+        if not os.path.exists(BIN):
+            self.skipTest(f"{BIN} not built")
+        be = Backend("stuck")
+        d = tempfile.mkdtemp()
+        port = free_port()
+        try:
+            with open(os.path.join(d, "all.yaml"), "w") as f:
+                f.write(GATEWAY_CLASS + gateway("gw", [("http", port)]))
+                f.write(service("good", [(be.server_address[1], True)]))
+                f.write(ROUTES)
+            gw = Archway(d, ["--workers", "1"])
+            result = {}
+
+            def stuck():
+                try:
+                    result["r"] = request(port, "GET", "/stuck?slow=40000")
+                except Exception as e:  # noqa: BLE001
+                    result["r"] = e
+
+            t = threading.Thread(target=stuck, daemon=True)
+            t.start()
+            deadline = time.time() + 10
+            while be.count("/stuck") == 0 and time.time() < deadline:
+                time.sleep(0.02)
+            gw.proc.send_signal(signal.SIGTERM)
+            # The drain is bounded (well below the backend's 40 s): the process exits cleanly
+            # and the stuck client's connection is closed rather than left hanging.
+            rc = gw.proc.wait(timeout=35)
+            self.assertEqual(rc, 0, gw.output())
+            t.join(10)
+            self.assertFalse(t.is_alive())
+            self.assertIsInstance(result["r"], Exception)
+            self.assertEqual(gw.stop(), 0)
+        finally:
+            be.shutdown()
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class AddressPoolTest(unittest.TestCase):
