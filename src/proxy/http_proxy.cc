@@ -132,6 +132,10 @@ http::Awaitable<void> HttpProxy::serve(http::ServerStream& stream,
   }
   x.entry = &x.listener->listener->httpRoutes[static_cast<size_t>(ei)];
   x.rule = &x.config->rules[x.listener->entryRule[static_cast<size_t>(ei)]];
+  // The Host the client asked for, replacing any claim it made (an edge proxy does not
+  // trust it), set before filters so a URLRewrite hostname does not hide it and a
+  // RequestHeaderModifier can still change it.
+  req.headers.set("x-forwarded-host", req.authority);
   if (worker_.accessLog().enabled()) {
     x.originalPath = req.path;
     x.originalAuthority = req.authority;
@@ -315,7 +319,8 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
       co_return;
     }
   }
-  // X-Forwarded-*: append the client to XFF; proto and host describe the client's view.
+  // X-Forwarded-*: append the client to XFF; proto describes the client's connection
+  // (X-Forwarded-Host is set in serve(), before filters can rewrite the authority).
   const auto& conn = x.stream.connection();
   bool xff = false;
   for (auto& h : req.headers.items()) {
@@ -328,7 +333,6 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
   }
   if (!xff) req.headers.add("x-forwarded-for", conn.remoteAddress);
   req.headers.set("x-forwarded-proto", conn.scheme);
-  if (!req.headers.get("x-forwarded-host")) req.headers.add("x-forwarded-host", req.authority);
 
   auto& bs = x.state.backends[static_cast<size_t>(ref.backend)];
   const snapshot::HttpRule& rule = *x.rule->rule;

@@ -279,6 +279,11 @@ spec:
     timeouts: {request: 10s, backendRequest: 300ms}
     retry: {attempts: 1}
     backendRefs: [{name: good, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /rewritten}}]
+    filters:
+    - type: URLRewrite
+      urlRewrite: {hostname: internal.example}
+    backendRefs: [{name: good, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /mixed}}]
     backendRefs: [{name: good, port: 80, weight: 1}, {name: missing, port: 80, weight: 1}]
   - matches: [{path: {type: PathPrefix, value: /notready}}]
@@ -429,6 +434,14 @@ class DataPlaneTest(unittest.TestCase):
         self.assertEqual(h["x-forwarded-proto"], "http")  # what the client used, not a claim
         self.assertEqual(h["x-forwarded-host"], "app.example:8080")
         self.assertEqual(h["host"], "app.example:8080")
+        # A client's own X-Forwarded-Host is replaced; a rewritten hostname does not hide
+        # the Host the client asked for.
+        status, _, out = request(self.port, "GET", "/rewritten", headers={
+            "Host": "public.example", "X-Forwarded-Host": "evil.example"})
+        self.assertEqual(status, 200)
+        h = json.loads(out)["headers"]
+        self.assertEqual(h["host"], "internal.example")
+        self.assertEqual(h["x-forwarded-host"], "public.example")
 
     def test_body_over_limit_413(self):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
