@@ -9,6 +9,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -266,6 +267,8 @@ spec:
   rules:
   - matches: [{path: {type: PathPrefix, value: /deadfirst}}]
     backendRefs: [{name: deadfirst, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /blackhole}}]
+    backendRefs: [{name: blackhole, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /flaky-retry}}]
     retry: {attempts: 1}
     backendRefs: [{name: flaky, port: 80}]
@@ -311,6 +314,17 @@ class DataPlaneTest(unittest.TestCase):
         cls.mirror_b = Backend("mirror-b")
         cls.resetter = Resetter()
         cls.dead_port = free_port()  # nothing listens: connection refused
+        # A listener whose accept queue is full drops SYNs: connecting never completes.
+        cls.blackhole = socket.socket()
+        cls.blackhole.bind(("127.0.0.1", 0))
+        cls.blackhole.listen(0)
+        cls.fillers = []
+        for _ in range(3):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(cls.blackhole.getsockname())
+            cls.fillers.append(f)
+        time.sleep(0.2)
         cls.dir = tempfile.mkdtemp()
         cls.port = free_port()
         with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
@@ -318,6 +332,8 @@ class DataPlaneTest(unittest.TestCase):
             f.write(service("good", [(cls.good.server_address[1], True)]))
             f.write(service("deadfirst", [(cls.dead_port, True), (cls.other.server_address[1], True)]))
             f.write(service("flaky", [(cls.resetter.port, True), (cls.other.server_address[1], True)]))
+            f.write(service("blackhole", [(cls.blackhole.getsockname()[1], True),
+                                          (cls.other.server_address[1], True)]))
             f.write(service("notready", [(cls.other.server_address[1], False)]))
             f.write(service("mirror-a", [(cls.mirror_a.server_address[1], True)]))
             f.write(service("mirror-b", [(cls.mirror_b.server_address[1], True)]))
@@ -331,6 +347,9 @@ class DataPlaneTest(unittest.TestCase):
         for b in (cls.good, cls.other, cls.mirror_a, cls.mirror_b):
             b.shutdown()
         cls.resetter.close()
+        for f in cls.fillers:
+            f.close()
+        cls.blackhole.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
         assert rc == 0, cls.gw.output()
 
@@ -345,6 +364,18 @@ class DataPlaneTest(unittest.TestCase):
             seen = json.loads(out)
             self.assertEqual(seen["backend"], "other")
             self.assertEqual(seen["body"], body.decode())
+
+    def test_connect_timeout_then_another_endpoint(self):
+        # Two requests: round-robin sends one of them to the endpoint that never accepts;
+        # the connect timeout gives up on it and the other endpoint answers.
+        failed = re.compile(r'archway_backend_connect_failures_total\{backend="default/blackhole:80"\} [1-9]')
+        for _ in range(2):
+            status, _, out = request(self.port, "POST", "/blackhole/x", body=b"b")
+            self.assertEqual(status, 200, out)
+            self.assertEqual(json.loads(out)["backend"], "other")
+            if failed.search(self.gw.admin("/metrics")[1]):
+                break
+        self.assertRegex(self.gw.admin("/metrics")[1], failed)
 
     def test_connection_error_after_send_retried_only_for_idempotent_methods(self):
         before_get = self.resetter.count("GET")
