@@ -436,7 +436,10 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
       tryAlarm.cancel();
       bool stale = conn->reused && !conn->receivedAny() && !timedOut;
       conn.reset();
-      if (stale && !staleRetryUsed) {
+      // A pooled socket that died under us gets one free retry, but only when the route has
+      // no retry budget of its own: with a retry policy every failed send is an attempt
+      // (the backend may have reset on purpose, and "attempts" bounds what it sees).
+      if (stale && !staleRetryUsed && maxTries <= 1) {
         staleRetryUsed = true;  // a pooled socket the upstream had closed: not an attempt
         continue;
       }
@@ -458,7 +461,9 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
         }
         continue;
       }
-      co_await reply(x, timedOut ? 504 : 502,
+      // A reset or close before the response head: 503, as Envoy answers it and as the
+      // conformance retry tests expect once retries on connection errors run out.
+      co_await reply(x, timedOut ? 504 : 503,
                      timedOut ? "upstream request timeout\n" : "upstream connection error\n");
       co_return;
     }
