@@ -393,8 +393,8 @@ class DataPlaneTest(unittest.TestCase):
             statuses.append(status)
         reset_posts = self.resetter.count("POST") - before_post
         self.assertGreater(reset_posts, 0)
-        # A POST whose request reached the upstream is never replayed: each reset is a 502.
-        self.assertEqual(statuses.count(502), reset_posts, statuses)
+        # A POST whose request reached the upstream is never replayed: each reset is a 503.
+        self.assertEqual(statuses.count(503), reset_posts, statuses)
         self.assertEqual(statuses.count(200), 6 - reset_posts, statuses)
 
     def test_retry_on_codes_counts_attempts(self):
