@@ -28,7 +28,7 @@ def max_sessions_per_port():
 
 # Each session holds an upstream socket: the flood test needs the bound's worth of file
 # descriptors in the gateway, which inherits this limit.
-FD_NEEDED = max_sessions_per_port() + 4096
+FD_NEEDED = max_sessions_per_port() + 1024
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 if _soft < FD_NEEDED:
     _want = FD_NEEDED if _hard == resource.RLIM_INFINITY else min(FD_NEEDED, _hard)
