@@ -189,7 +189,7 @@ class UdpTest(unittest.TestCase):
         for start in range(0, total, batch):
             sources = []
             for i in range(start, min(start + batch, total)):
-                sources.append(f"127.{10 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}")
+                sources.append(f"127.{200 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}")
 
             def send_batch():
                 for addr in sources:
