@@ -134,6 +134,8 @@ class KubernetesTest(unittest.TestCase):
                         "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
                         "listeners": [{"name": "http", "protocol": "HTTP", "port": cls.port}]}})
         k.put(route("svc-a"))
+        # The first status writes fail with 500: they must be retried.
+        k.fail_patches = 2
         cls.kubeconfig = write_kubeconfig(d, k.port, TOKEN)
         cls.proc = procs.Child([BIN, "run", "--kubernetes", "--kubeconfig", cls.kubeconfig,
                                 "--workers", "1", "--admin-address", "127.0.0.1:%d" % cls.admin],
@@ -186,6 +188,8 @@ class KubernetesTest(unittest.TestCase):
         self.assertTrue(procs.wait_until(done, WAIT_S, 0.1), "statuses not written: %r\n%s" %
                         (patched(), self.proc.output()[-3000:]))
         gc, gw, rt = patched()
+        self.assertEqual(k.failed_patches, 2)
+        self.assertIn("(retrying)", self.proc.output())
         self.assertEqual(conditions(gc["status"])["Accepted"], "True")
         self.assertEqual(conditions(gw["status"])["Accepted"], "True")
         self.assertEqual(conditions(gw["status"])["Programmed"], "True")
