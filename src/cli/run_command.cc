@@ -18,6 +18,8 @@
 #include "net/limits.h"
 #include "runtime/server.h"
 #include "sources/file_source.h"
+#include "sources/kube_config.h"
+#include "sources/kube_source.h"
 #include "translate/translator.h"
 
 namespace archway::cli {
@@ -103,13 +105,21 @@ bool addressIsLocal(const std::string& address) {
 
 int runServe(const RunOptions& options) {
   spdlog::set_level(spdlog::level::from_str(options.logLevel));
-  if (options.kubernetes) {
-    spdlog::error("archway run --kubernetes is not available in this build; use -f PATH");
+  if (options.kubernetes && !options.paths.empty()) {
+    spdlog::error("archway run: give either --kubernetes or -f PATH, not both");
     return 2;
   }
-  if (options.paths.empty()) {
-    spdlog::error("archway run: give manifests with -f PATH (file or directory)");
+  if (!options.kubernetes && options.paths.empty()) {
+    spdlog::error("archway run: give manifests with -f PATH (file or directory) or --kubernetes");
     return 2;
+  }
+  sources::ClusterAccess clusterAccess;
+  if (options.kubernetes) {
+    std::string error;
+    if (!sources::resolveClusterAccess(options.kubeconfig, &clusterAccess, &error)) {
+      spdlog::error("{}", error);
+      return 2;
+    }
   }
   uint32_t workers = options.workers > 0 ? static_cast<uint32_t>(options.workers)
                                          : std::max(1u, std::thread::hardware_concurrency());
@@ -151,20 +161,33 @@ int runServe(const RunOptions& options) {
   topts.addressPool = options.addressPool;
   topts.addressUsable = addressIsLocal;
   uint64_t version = 0;
-  sources::FileSource source(control, options.paths, [&](const api::Store& store) {
+  auto translateAndPublish =
+      [&](const api::Store& store) -> std::optional<translate::TranslateResult> {
     translate::TranslateResult result = translate::translate(store, topts);
     for (const auto& d : result.diagnostics) spdlog::warn("{}", d.format());
     if (!result.snapshot) {
       spdlog::error("translation produced no snapshot; keeping the previous one");
-      return;
+      return std::nullopt;
     }
     auto snap = std::make_shared<snapshot::Snapshot>(*result.snapshot);
     snap->version = ++version;
     statusJson = renderStatus(store, result);
     server.publish(std::move(snap));
     spdlog::info("published configuration version {} ({} objects)", version, store.size());
-  });
-  if (!source.start(&error)) {
+    return result;
+  };
+  std::optional<sources::FileSource> fileSource;
+  std::optional<sources::KubeSource> kubeSource;
+  bool started = false;
+  if (options.kubernetes) {
+    kubeSource.emplace(control, clusterAccess, translateAndPublish, topts.controllerName);
+    started = kubeSource->start(&error);
+  } else {
+    fileSource.emplace(control, options.paths,
+                       [&](const api::Store& store) { translateAndPublish(store); });
+    started = fileSource->start(&error);
+  }
+  if (!started) {
     spdlog::error("{}", error);
     server.stop();
     return 2;
@@ -197,6 +220,7 @@ int runServe(const RunOptions& options) {
     pollDrain();
   });
   control.run();
+  if (kubeSource) kubeSource->stop();
   server.stop();
   spdlog::info("stopped");
   return 0;

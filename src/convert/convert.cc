@@ -715,7 +715,9 @@ class Converter {
                         "certificate); add a certificateRef to listener " +
                         prefix + "https");
       ListenerBuild httpsL{prefix + "https", lhost, "HTTPS", kHttpsPort, nullptr};
-      if (hasHttps) {
+      if (!g.isDefaultBackend && emitPassthrough(gw, g, prefix, lhost)) {
+        hasHttps = false;  // port 443 of this host relays TLS; it is never terminated here
+      } else if (hasHttps) {
         Json refs = Json::array();
         for (const auto& s : g.secrets)
           refs.push_back({{"group", ""}, {"kind", "Secret"}, {"name", s}});
@@ -738,6 +740,58 @@ class Converter {
         emitRoute(kind, g, base + "-http", http.name, httpRules);
       }
     }
+  }
+
+  // nginx ssl-passthrough: a TLS Passthrough listener for the host on 443 and a TLSRoute to
+  // the backend ingress-nginx would pick (the rule for path '/', else the first rule).
+  // True when emitted.
+  bool emitPassthrough(GatewayBuild& gw, const RouteGroup& g, const std::string& prefix,
+                       const std::string& lhost) {
+    const RuleEntry* chosen = nullptr;
+    for (const auto& e : g.rules) {
+      if (!e.policy || !e.policy->sslPassthrough) continue;
+      bool root = e.pathMatch.is_object() && e.pathMatch.contains("path") &&
+                  e.pathMatch["path"].value("value", "") == "/";
+      if (!chosen ||
+          (root && !(chosen->pathMatch.is_object() && chosen->pathMatch.contains("path") &&
+                     chosen->pathMatch["path"].value("value", "") == "/")))
+        chosen = &e;
+    }
+    if (!chosen) return false;
+    if (lhost.empty()) {
+      ctx_.report(*chosen->ingress, annField("nginx.ingress.kubernetes.io/ssl-passthrough"),
+                  Outcome::kUnconvertible, "passthrough needs a host (SNI) to route by");
+      return false;
+    }
+    Json backends = Json::array();
+    for (const auto& b : chosen->backendRefs)
+      if (!b.contains("group")) backends.push_back({{"name", b["name"]}, {"port", b["port"]}});
+    if (backends.empty()) {
+      ctx_.report(*chosen->ingress, chosen->field, Outcome::kUnconvertible,
+                  "ssl-passthrough needs a Service backend");
+      return false;
+    }
+    ListenerBuild tlsL{prefix + "tls-passthrough", lhost, "TLS", kHttpsPort,
+                       Json{{"mode", "Passthrough"}}};
+    std::string conflict;
+    if (!out_.addListener(gw, tlsL, &conflict)) {
+      ctx_.report(*chosen->ingress, "spec", Outcome::kUnconvertible, conflict);
+      return false;
+    }
+    std::string name =
+        out_.uniqueName("TLSRoute", g.ns, chosen->ingress->name + "-" + nameFromHost(g.host));
+    out_.addObject({{"apiVersion", "gateway.networking.k8s.io/v1"},
+                    {"kind", "TLSRoute"},
+                    {"metadata", makeMeta(name, g.ns)},
+                    {"spec",
+                     {{"parentRefs", Json::array({parentRef(g.gateway, tlsL.name)})},
+                      {"hostnames", Json::array({g.host})},
+                      {"rules", Json::array({{{"backendRefs", backends}}})}}}});
+    if (!g.secrets.empty())
+      ctx_.report(*chosen->ingress, "spec.tls", Outcome::kNote,
+                  "with ssl-passthrough the backend terminates TLS for '" + g.host +
+                      "': the Ingress's TLS secret is not used");
+    return true;
   }
 
   void addListener(GatewayBuild& gw, const ListenerBuild& l, const api::Object& ing) {

@@ -53,7 +53,6 @@ const std::map<std::string, std::string> kUnconvertible = {
     {"proxy-ssl-server-name", "TLS to the backend: write a BackendTLSPolicy"},
     {"ssl-ciphers", "TLS parameters are not configurable per route"},
     {"ssl-prefer-server-ciphers", "TLS parameters are not configurable per route"},
-    {"ssl-passthrough", "TLS passthrough: write a TLS listener (Passthrough) and a TLSRoute"},
     {"mirror-target", "mirroring to a URL (Gateway API mirrors to a Service: RequestMirror)"},
     {"mirror-uri", "mirroring to a URL (Gateway API mirrors to a Service: RequestMirror)"},
     {"service-upstream", "Archway always balances over the endpoints"},
@@ -287,6 +286,16 @@ IngressPolicy nginxIngressPolicy(const api::Object& ing, Context& ctx) {
            {"requestHeaderModifier",
             {{"set", Json::array({{{"name", "X-Forwarded-Prefix"}, {"value", v}}})}}}});
       rep(k, Outcome::kConverted, "RequestHeaderModifier sets X-Forwarded-Prefix");
+    } else if (k == "ssl-passthrough") {
+      if (lower(v) == "true") {
+        pol.sslPassthrough = true;
+        rep(k, Outcome::kConverted,
+            "TLS listener on 443 in Passthrough mode + TLSRoute by SNI to the backend of the "
+            "host's '/' path (as ingress-nginx: paths and other annotations do not apply to "
+            "the relayed TLS; HTTP on port 80 keeps the HTTPRoute)");
+      } else {
+        rep(k, Outcome::kConverted, "not enabled: nothing to do");
+      }
     } else if (k == "proxy-next-upstream-tries") {
       if (auto n = parseInt(v); n && *n >= 0) {
         pol.retryAttempts = *n;

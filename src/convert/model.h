@@ -49,7 +49,8 @@ struct IngressPolicy {
   int canaryWeightTotal = 100;
   std::optional<std::string> canaryHeader, canaryHeaderValue, canaryHeaderPattern, canaryCookie;
   std::optional<std::string> appRoot;
-  bool hostToService = false;  // kong preserve-host: false
+  bool hostToService = false;   // kong preserve-host: false
+  bool sslPassthrough = false;  // nginx ssl-passthrough: TLS on 443 relayed by SNI, untouched
 };
 
 class Context {

@@ -54,6 +54,12 @@ class ServerStream {
   // Sends body bytes (gathered); `endStream` ends the response.
   virtual Awaitable<bool> sendBody(std::span<const asio::const_buffer> data, bool endStream) = 0;
   virtual bool headSent() const = 0;
+  // Ends the response with trailers (gRPC status). Codecs that cannot carry trailers
+  // (HTTP/1.1 without a chunked body) end the body and drop them.
+  virtual Awaitable<bool> sendTrailers(const HeaderMap& trailers) {
+    (void)trailers;
+    co_return co_await sendBody({}, true);
+  }
 
   // True when the request asked to switch protocols (HTTP/1.1 Upgrade) and the codec can
   // relay raw bytes after a 101.

@@ -66,6 +66,49 @@ inline constexpr size_t kMaxResponseHeaderBytes = 60 * 1024;
 // Envoy stream_idle_timeout 5 min.
 inline constexpr milliseconds kTunnelIdleTimeout = seconds(300);
 
+// --- HTTP/2 (downstream and upstream) ----------------------------------------------------
+// Concurrent streams a client may open. HAProxy fe.max-concurrent-streams 100; proxygen 100;
+// Envoy edge guide 100; nginx 128.
+inline constexpr uint32_t kH2MaxConcurrentStreams = 100;
+// Stream and connection receive windows. Envoy edge guide 64 KiB / 1 MiB (its defaults are
+// 256 MiB); nghttp2 default 64 KiB - 1 for both.
+inline constexpr int32_t kH2StreamWindow = 64 * 1024;
+inline constexpr int32_t kH2ConnectionWindow = 1024 * 1024;
+// Upstream (gateway as client) windows: the stream window bounds what one response may
+// buffer here while the client reads slowly (we only re-open it as the client consumes).
+inline constexpr int32_t kH2UpstreamStreamWindow = 256 * 1024;
+inline constexpr int32_t kH2UpstreamConnectionWindow = 16 * 1024 * 1024;
+// Header list (decoded names + values + 32 per field, RFC 9113 6.5.2) of one request.
+// Same budget as HTTP/1 (kMaxRequestHeaderBytes, Envoy 60 KiB); larger -> 431.
+inline constexpr uint32_t kH2MaxHeaderListSize = 60 * 1024;
+// CONTINUATION frames per header block (CVE-2024-28182). nghttp2 default 8; Envoy relies on
+// the header list size.
+inline constexpr size_t kH2MaxContinuations = 8;
+// Queued SETTINGS/PING ACKs before the connection is dropped (SETTINGS and PING floods,
+// CVE-2019-9512/9515). Envoy max_outbound_control_frames 1000; nghttp2 default 1000.
+inline constexpr size_t kH2MaxOutboundAcks = 1000;
+// Entries in one SETTINGS frame. nghttp2 default 32.
+inline constexpr size_t kH2MaxSettingsEntries = 32;
+// Rapid Reset (CVE-2023-44487): streams a client may reset (RST_STREAM, or streams nghttp2
+// refused) as a token bucket: burst, then per second. nghttp2's own default is 1000 / 33;
+// we are stricter because each reset stream may have started upstream work. Past the
+// budget the connection gets GOAWAY(ENHANCE_YOUR_CALM).
+inline constexpr uint32_t kH2ResetBurst = 200;
+inline constexpr uint32_t kH2ResetRatePerSecond = 50;
+// Streams whose handler is still running after the client reset them; past this (plus the
+// concurrency limit) new streams are refused so resets cannot pile up upstream work.
+inline constexpr uint32_t kH2MaxZombieStreams = 100;
+// Response bytes buffered per stream ahead of the client's flow-control window before the
+// producer (upstream read) waits. Envoy per-stream buffer limit 1 MiB (edge guide 32 KiB).
+inline constexpr size_t kH2StreamSendBuffer = 64 * 1024;
+// Upstream h2 connections per endpoint per worker (each multiplexes streams up to the
+// backend's SETTINGS_MAX_CONCURRENT_STREAMS, capped here). Envoy opens one per worker.
+inline constexpr size_t kH2MaxUpstreamConnectionsPerEndpoint = 8;
+inline constexpr uint32_t kH2MaxUpstreamStreamsPerConnection = 100;
+// Wait for the first bytes of a connection to tell h2c (prior knowledge) from HTTP/1.
+// Same as the HTTP/1 header-read budget.
+inline constexpr milliseconds kProtocolDetectTimeout = seconds(10);
+
 // --- TLS and L4 (TCP, UDP, TLS passthrough) ------------------------------------------------
 // Time for a client to send its complete ClientHello on an HTTPS/TLS port. Envoy
 // listener_filters_timeout 15 s; nginx ssl_preread (preread_timeout) 30 s.

@@ -9,9 +9,11 @@
 #include <fmt/format.h>
 
 #include "filters/filters.h"
+#include "http/grpc/status.h"
 #include "net/limits.h"
 #include "runtime/worker.h"
 #include "upstream/connection.h"
+#include "upstream/h2_pool.h"
 
 namespace archway::proxy {
 
@@ -32,6 +34,7 @@ class Alarm {
     if (!state_) {
       state_ = std::make_shared<State>(io_);
       state_->target = target_;
+      state_->h2 = h2_;
     }
     state_->fired = false;
     state_->timer.expires_after(d);
@@ -39,17 +42,24 @@ class Alarm {
       if (ec) return;
       s->fired = true;
       if (s->target) s->target->abortTimeout();
+      if (s->h2) s->h2->abortTimeout();
     });
   }
   void cancel() {
     target_ = nullptr;
+    h2_ = nullptr;
     if (!state_) return;
     state_->target = nullptr;
+    state_->h2 = nullptr;
     state_->timer.cancel();
   }
   void guard(upstream::Connection* c) {
     target_ = c;
     if (state_) state_->target = c;
+  }
+  void guard(upstream::H2Exchange* e) {
+    h2_ = e;
+    if (state_) state_->h2 = e;
   }
   bool fired() const { return state_ && state_->fired; }
 
@@ -58,10 +68,12 @@ class Alarm {
     explicit State(asio::io_context& io) : timer(io) {}
     asio::steady_timer timer;
     upstream::Connection* target = nullptr;
+    upstream::H2Exchange* h2 = nullptr;
     bool fired = false;
   };
   asio::io_context& io_;
   upstream::Connection* target_ = nullptr;  // kept for a later arm()
+  upstream::H2Exchange* h2_ = nullptr;
   std::shared_ptr<State> state_;
 };
 
@@ -101,6 +113,7 @@ struct HttpProxy::Exchange {
   uint64_t bytesOut = 0;
   const snapshot::Endpoint* endpoint = nullptr;
   const snapshot::Backend* backend = nullptr;
+  bool grpc = false;  // content-type application/grpc: failures answered as gRPC status
 };
 
 http::Awaitable<void> HttpProxy::serve(http::ServerStream& stream,
@@ -111,6 +124,7 @@ http::Awaitable<void> HttpProxy::serve(http::ServerStream& stream,
   x.start = Clock::now();
   http::RequestHead& req = stream.request();
   x.host.assign(req.host());
+  x.grpc = http::grpc::isGrpcRequest(req);
   if (!port) {
     co_await reply(x, 404, "no listener on this port\n");
     finish(x);
@@ -156,6 +170,16 @@ http::Awaitable<void> HttpProxy::reply(Exchange& x, int status, std::string_view
                                        const http::HeaderMap* extra) {
   x.status = status;
   if (x.stream.headSent()) co_return;  // mid-stream failure: nothing more to say
+  if (x.grpc && status >= 400) {
+    // gRPC clients understand a status, not an HTML/text page: trailers-only response.
+    http::ResponseHead head;
+    if (extra)
+      for (const auto& h : *extra) head.headers.add(h.name, h.value);
+    http::grpc::makeTrailersOnly(head, http::grpc::statusForHttp(status), body);
+    applyResponseFilters(x, head);
+    co_await x.stream.sendHead(head, true);
+    co_return;
+  }
   http::ResponseHead head;
   head.status = status;
   if (extra)
@@ -242,6 +266,22 @@ http::Awaitable<void> HttpProxy::mirror(std::shared_ptr<const runtime::RuntimeCo
   if (backend->endpoints.empty()) co_return;
   auto& bs = config->worker(worker_.id()).backends[static_cast<size_t>(backendIndex)];
   size_t ep = bs.next++ % backend->endpoints.size();
+  if (backend->protocol == snapshot::BackendProtocol::kH2c || http::grpc::isGrpcRequest(request)) {
+    upstream::H2Pool* h2 = worker_.h2Pool(backend->endpoints[ep]);
+    if (!h2) co_return;
+    std::error_code h2ec;
+    request.hasBody = !body.empty();
+    auto ex = co_await h2->start(request, std::move(body), bs.stats, &h2ec);
+    if (!ex) co_return;
+    stats::inc(bs.stats->requests);
+    Alarm alarm(worker_.io());
+    alarm.guard(ex.get());
+    alarm.arm(net::kUpstreamReadTimeout);
+    http::ResponseHead head;
+    if (co_await ex->readHead(head) != upstream::UpstreamError::kNone) co_return;
+    co_await ex->readBody(nullptr);
+    co_return;
+  }
   upstream::Pool* pool = bs.pools[ep];
   if (!pool) pool = bs.pools[ep] = worker_.pool(backend->endpoints[ep], backend->tls);
   if (!pool) co_return;
@@ -341,6 +381,10 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
   if (!xff) req.headers.add("x-forwarded-for", conn.remoteAddress);
   req.headers.set("x-forwarded-proto", conn.scheme);
   if (!req.headers.get("x-forwarded-host")) req.headers.add("x-forwarded-host", req.authority);
+  if (backend.protocol == snapshot::BackendProtocol::kH2c || x.rule->rule->isGrpc || x.grpc) {
+    co_await forwardH2(x, ref);
+    co_return;
+  }
 
   auto& bs = x.state.backends[static_cast<size_t>(ref.backend)];
   const snapshot::HttpRule& rule = *x.rule->rule;
@@ -396,11 +440,14 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     if (err == upstream::UpstreamError::kNone) err = co_await conn->readHead(head, headRequest);
     if (err != upstream::UpstreamError::kNone) {
       bool timedOut = err == upstream::UpstreamError::kTimeout;
-      requestAlarm.guard(nullptr);
+      requestAlarm.guard(static_cast<upstream::Connection*>(nullptr));
       tryAlarm.cancel();
       bool stale = conn->reused && !conn->receivedAny() && !timedOut;
       conn.reset();
-      if (stale && !staleRetryUsed) {
+      // A pooled socket that died under us gets one free retry, but only when the route has
+      // no retry budget of its own: with a retry policy every failed send is an attempt
+      // (the backend may have reset on purpose, and "attempts" bounds what it sees).
+      if (stale && !staleRetryUsed && maxTries <= 1) {
         staleRetryUsed = true;  // a pooled socket the upstream had closed: not an attempt
         continue;
       }
@@ -421,14 +468,16 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
         }
         continue;
       }
-      co_await reply(x, timedOut ? 504 : 502,
+      // A reset or close before the response head: 503, as Envoy answers it and as the
+      // conformance retry tests expect once retries on connection errors run out.
+      co_await reply(x, timedOut ? 504 : 503,
                      timedOut ? "upstream request timeout\n" : "upstream connection error\n");
       co_return;
     }
     lastStatus = head.status;
     ++tries;
     if (retry && tries < maxTries && retryable(*retry, head.status)) {
-      requestAlarm.guard(nullptr);
+      requestAlarm.guard(static_cast<upstream::Connection*>(nullptr));
       tryAlarm.cancel();
       conn.reset();  // drop rather than drain the unwanted body
       stats::inc(bs.stats->retries);
@@ -471,7 +520,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     } else {
       err = co_await conn->readBody(&x.stream);
     }
-    requestAlarm.guard(nullptr);
+    requestAlarm.guard(static_cast<upstream::Connection*>(nullptr));
     tryAlarm.cancel();
     if (err != upstream::UpstreamError::kNone) {
       // Mid-body failure: the client connection cannot be trusted to be framed right.
@@ -524,6 +573,124 @@ void HttpProxy::finish(Exchange& x) {
   }
   out += "}\n";
   log.maybeFlush();
+}
+
+}  // namespace archway::proxy
+
+namespace archway::proxy {
+
+http::Awaitable<void> HttpProxy::forwardH2(Exchange& x, const runtime::CompiledBackendRef& ref) {
+  const auto& backend = *x.config->backends[static_cast<size_t>(ref.backend)];
+  http::RequestHead& req = x.stream.request();
+  auto& bs = x.state.backends[static_cast<size_t>(ref.backend)];
+  const snapshot::HttpRule& rule = *x.rule->rule;
+  const snapshot::RetryPolicy* retry = rule.retry ? &*rule.retry : nullptr;
+  int maxTries = 1 + (retry ? std::max(0, retry->attempts) : 0);
+  bool headRequest = req.method == "HEAD";
+
+  // The request deadline: the route's, shortened by the client's grpc-timeout.
+  std::optional<Clock::duration> requestTimeout;
+  if (rule.requestTimeout && rule.requestTimeout->count() > 0) requestTimeout = *rule.requestTimeout;
+  if (x.grpc) {
+    if (const std::string* t = req.headers.get("grpc-timeout")) {
+      if (auto d = http::grpc::parseTimeout(*t)) {
+        if (!requestTimeout || *d < *requestTimeout) requestTimeout = *d;
+      }
+    }
+  }
+  Alarm requestAlarm(worker_.io());
+  if (requestTimeout) requestAlarm.arm(*requestTimeout);
+  Alarm tryAlarm(worker_.io());
+
+  int tries = 0;
+  bool refusedRetryUsed = false;
+  for (;;) {
+    if (requestAlarm.fired()) {
+      stats::inc(bs.stats->timeouts);
+      co_await reply(x, 504, "upstream request timeout\n");
+      co_return;
+    }
+    size_t epIndex = bs.next++ % backend.endpoints.size();
+    upstream::H2Pool* pool = worker_.h2Pool(backend.endpoints[epIndex]);
+    if (!pool) {
+      co_await reply(x, 502, "invalid endpoint address\n");
+      co_return;
+    }
+    x.endpoint = &backend.endpoints[epIndex];
+    std::error_code ec;
+    auto tryStart = Clock::now();
+    auto ex = co_await pool->start(req, x.body, bs.stats, &ec);
+    stats::inc(bs.stats->requests);
+    if (!ex) {
+      ++tries;
+      bool more = tries < maxTries || (tries == 1 && backend.endpoints.size() > 1);
+      if (more && !requestAlarm.fired()) {
+        stats::inc(bs.stats->retries);
+        continue;
+      }
+      co_await reply(x, requestAlarm.fired() ? 504 : 503, "upstream connect error\n");
+      co_return;
+    }
+    requestAlarm.guard(ex.get());
+    tryAlarm.guard(ex.get());
+    if (rule.backendRequestTimeout && rule.backendRequestTimeout->count() > 0)
+      tryAlarm.arm(*rule.backendRequestTimeout);
+    http::ResponseHead head;
+    upstream::UpstreamError err = co_await ex->readHead(head);
+    if (err != upstream::UpstreamError::kNone) {
+      bool timedOut = err == upstream::UpstreamError::kTimeout;
+      bool refused = ex->refused();
+      requestAlarm.guard(static_cast<upstream::H2Exchange*>(nullptr));
+      tryAlarm.cancel();
+      ex.reset();
+      if (refused && !refusedRetryUsed) {
+        refusedRetryUsed = true;  // the backend never processed it (GOAWAY/REFUSED_STREAM)
+        continue;
+      }
+      ++tries;
+      if (timedOut) stats::inc(bs.stats->timeouts);
+      if (requestAlarm.fired()) {
+        co_await reply(x, 504, "upstream request timeout\n");
+        co_return;
+      }
+      bool canRetry = retry && tries < maxTries &&
+                      (timedOut || (retry->retryConnectionErrors && idempotent(req.method)));
+      if (canRetry) {
+        stats::inc(bs.stats->retries);
+        continue;
+      }
+      co_await reply(x, timedOut ? 504 : 502,
+                     timedOut ? "upstream request timeout\n" : "upstream connection error\n");
+      co_return;
+    }
+    ++tries;
+    if (retry && tries < maxTries && retryable(*retry, head.status)) {
+      requestAlarm.guard(static_cast<upstream::H2Exchange*>(nullptr));
+      tryAlarm.cancel();
+      ex.reset();
+      stats::inc(bs.stats->retries);
+      continue;
+    }
+    bs.stats->latency.observe(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - tryStart));
+    x.status = head.status;
+    applyResponseFilters(x, head);
+    bool noBody = ex->endedWithHead() || headRequest || head.status == 204 || head.status == 304;
+    if (head.contentLength) x.bytesOut = *head.contentLength;
+    if (!co_await x.stream.sendHead(head, noBody)) {
+      requestAlarm.guard(static_cast<upstream::H2Exchange*>(nullptr));
+      tryAlarm.cancel();
+      co_return;
+    }
+    if (!noBody) err = co_await ex->readBody(&x.stream);
+    requestAlarm.guard(static_cast<upstream::H2Exchange*>(nullptr));
+    tryAlarm.cancel();
+    if (err != upstream::UpstreamError::kNone) {
+      x.stream.closeAfterResponse();
+      if (err == upstream::UpstreamError::kTimeout) stats::inc(bs.stats->timeouts);
+    }
+    co_return;
+  }
 }
 
 }  // namespace archway::proxy

@@ -28,6 +28,8 @@ class HttpProxy {
   struct Exchange;
   http::Awaitable<void> runRule(Exchange& x);
   http::Awaitable<void> forward(Exchange& x, const runtime::CompiledBackendRef& ref);
+  // HTTP/2 upstream (h2c backends and every gRPC backend); request already prepared.
+  http::Awaitable<void> forwardH2(Exchange& x, const runtime::CompiledBackendRef& ref);
   http::Awaitable<void> reply(Exchange& x, int status, std::string_view body,
                               const http::HeaderMap* extra = nullptr);
   // Applies one filter in the request phase; true when it produced the response.

@@ -1,5 +1,7 @@
 #include "router/router.h"
 
+#include "http/grpc/status.h"
+
 #include <algorithm>
 
 namespace archway::router {
@@ -124,6 +126,7 @@ void RouteTable::PathIndex::add(uint32_t index, const snapshot::PathMatch& path)
 RouteTable::RouteTable(const std::vector<snapshot::HttpRouteEntry>* entries) : entries_(entries) {
   for (uint32_t i = 0; i < entries->size(); ++i) {
     const auto& e = (*entries)[i];
+    if (e.rule && e.rule->isGrpc) hasGrpc_ = true;
     if (e.hostnames.empty()) {
       anyHost_.add(i, e.match.path);
       continue;
@@ -187,7 +190,8 @@ bool RouteTable::conditionsMatch(const snapshot::HttpMatch& m,
   return true;
 }
 
-int RouteTable::matchIn(const PathIndex& index, const http::RequestHead& request) const {
+int RouteTable::matchIn(const PathIndex& index, const http::RequestHead& request,
+                        bool grpc) const {
   if (index.empty) return -1;
   const auto& entries = *entries_;
   uint32_t best = UINT32_MAX;
@@ -195,6 +199,7 @@ int RouteTable::matchIn(const PathIndex& index, const http::RequestHead& request
   auto scan = [&](const std::vector<uint32_t>& list) {
     for (uint32_t i : list) {
       if (i >= best) return;
+      if ((entries[i].rule && entries[i].rule->isGrpc) != grpc) continue;
       if (conditionsMatch(entries[i].match, request)) {
         best = i;
         return;
@@ -225,9 +230,10 @@ int RouteTable::matchIn(const PathIndex& index, const http::RequestHead& request
 
 int RouteTable::match(std::string_view host, const http::RequestHead& request) const {
   if (!entries_) return -1;
+  bool grpc = hasGrpc_ && http::grpc::isGrpcRequest(request);
   if (!exactHosts_.empty()) {
     if (auto it = exactHosts_.find(host); it != exactHosts_.end()) {
-      int r = matchIn(it->second, request);
+      int r = matchIn(it->second, request, grpc);
       if (r >= 0) return r;
     }
   }
@@ -236,12 +242,12 @@ int RouteTable::match(std::string_view host, const http::RequestHead& request) c
     forEachWildcardSuffix(host, [&](std::string_view suffix) {
       auto it = wildcardHosts_.find(suffix);
       if (it == wildcardHosts_.end()) return false;
-      found = matchIn(it->second, request);
+      found = matchIn(it->second, request, grpc);
       return found >= 0;
     });
     if (found >= 0) return found;
   }
-  return matchIn(anyHost_, request);
+  return matchIn(anyHost_, request, grpc);
 }
 
 }  // namespace archway::router

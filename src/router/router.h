@@ -76,13 +76,17 @@ class RouteTable {
     void add(uint32_t index, const snapshot::PathMatch& path);
   };
 
-  int matchIn(const PathIndex& index, const http::RequestHead& request) const;
+  // `grpc`: only GRPCRoute entries (rule->isGrpc) qualify; otherwise only HTTPRoute ones.
+  int matchIn(const PathIndex& index, const http::RequestHead& request, bool grpc) const;
   bool conditionsMatch(const snapshot::HttpMatch& m, const http::RequestHead& request) const;
 
   const std::vector<snapshot::HttpRouteEntry>* entries_ = nullptr;
   StringMap<PathIndex> exactHosts_;
   StringMap<PathIndex> wildcardHosts_;  // ".example.com"
   PathIndex anyHost_;
+  // Some entry comes from a GRPCRoute: gRPC requests are then matched against GRPCRoutes
+  // only (never merged with HTTPRoutes); without any, HTTPRoutes may carry gRPC.
+  bool hasGrpc_ = false;
 };
 
 }  // namespace archway::router

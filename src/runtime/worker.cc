@@ -10,12 +10,14 @@
 #include <spdlog/spdlog.h>
 
 #include "http/h1/server_connection.h"
+#include "http/h2/dispatch.h"
 #include "net/limits.h"
 #include "proxy/http_proxy.h"
 #include "proxy/tcp_proxy.h"
 #include "proxy/udp_proxy.h"
 #include "tls/front_end.h"
 #include "upstream/connection.h"
+#include "upstream/h2_pool.h"
 
 namespace archway::runtime {
 
@@ -40,6 +42,7 @@ Worker::~Worker() {
   acceptors_.clear();
   udpListeners_.clear();
   pools_.clear();
+  h2Pools_.clear();
   io_.reset();  // destroys suspended coroutines while the members they use still exist
 }
 
@@ -63,6 +66,7 @@ void Worker::stop() {
     acceptors_.clear();
     udpListeners_.clear();
     pools_.clear();
+    h2Pools_.clear();
     accessLog_.flush();
     io_->stop();
   });
@@ -125,6 +129,20 @@ upstream::Pool* Worker::pool(const snapshot::Endpoint& endpoint,
                        *io_, &timers_, asio::ip::tcp::endpoint(address, endpoint.port));
   auto* raw = pool.get();
   pools_.emplace(std::move(key), std::move(pool));
+  return raw;
+}
+
+upstream::H2Pool* Worker::h2Pool(const snapshot::Endpoint& endpoint) {
+  std::string key = fmt::format("{}:{}", endpoint.address, endpoint.port);
+  auto it = h2Pools_.find(key);
+  if (it != h2Pools_.end()) return it->second.get();
+  std::error_code ec;
+  auto address = asio::ip::make_address(endpoint.address, ec);
+  if (ec) return nullptr;
+  auto pool = std::make_unique<upstream::H2Pool>(*io_, &timers_,
+                                                 asio::ip::tcp::endpoint(address, endpoint.port));
+  auto* raw = pool.get();
+  h2Pools_.emplace(std::move(key), std::move(pool));
   return raw;
 }
 
@@ -240,8 +258,8 @@ void Worker::onAccepted(asio::ip::tcp::socket socket, const PortKey& key) {
     proxy::serveTcpPort(*this, std::move(socket), key);
     return;
   }
-  auto conn = std::make_unique<http::h1::ServerConnection>(*this, std::move(socket), key);
-  asio::co_spawn(*io_, http::h1::ServerConnection::serve(std::move(conn)), asio::detached);
+  // HTTP listeners: h2c with prior knowledge or HTTP/1.1, told apart by the first bytes.
+  asio::co_spawn(*io_, http::h2::serveDetected(*this, std::move(socket), key), asio::detached);
 }
 
 asio::awaitable<void> Worker::sweepLoop() {

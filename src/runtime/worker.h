@@ -27,6 +27,7 @@
 
 namespace archway::upstream {
 class Pool;
+class H2Pool;
 }
 namespace archway::proxy {
 class HttpProxy;
@@ -76,6 +77,8 @@ class Worker {
   // identity, so policies never share connections).
   upstream::Pool* pool(const snapshot::Endpoint& endpoint,
                        const std::shared_ptr<const snapshot::BackendTls>& tls = nullptr);
+  // HTTP/2 (h2c) connections to an endpoint (kH2c backends, gRPC).
+  upstream::H2Pool* h2Pool(const snapshot::Endpoint& endpoint);
 
   void addConnection(DownstreamConnection* c);
   void removeConnection(DownstreamConnection* c);
@@ -104,6 +107,7 @@ class Worker {
   std::unique_ptr<proxy::HttpProxy> proxy_;
   AccessLogBuffer accessLog_;
   std::unordered_map<std::string, std::unique_ptr<upstream::Pool>> pools_;
+  std::unordered_map<std::string, std::unique_ptr<upstream::H2Pool>> h2Pools_;
   std::minstd_rand rng_;
   bool draining_ = false;
   bool stopping_ = false;

@@ -1,5 +1,7 @@
 #include "upstream/connection.h"
 
+#include <sys/socket.h>
+#include <cerrno>
 #include <charconv>
 
 #include <asio/connect.hpp>
@@ -339,12 +341,25 @@ Pool::~Pool() = default;
 
 void Pool::closeIdle() { idle_.clear(); }
 
+namespace {
+// An idle keep-alive socket must have nothing to read: EOF (the upstream closed it),
+// stray bytes or a pending error all mean it cannot carry a request. Checking before
+// reuse keeps a request from being sent on a dead socket, so a later failure really
+// is the backend's doing (and counts against the route's retry budget).
+bool idleSocketUsable(int fd) {
+  char b;
+  ssize_t n = ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+}  // namespace
+
 http::Awaitable<std::unique_ptr<Connection>> Pool::acquire(stats::BackendStats* stats,
                                                            std::error_code* error) {
   while (!idle_.empty()) {
     std::unique_ptr<Connection> c = std::move(idle_.back());
     idle_.pop_back();
     if (!c->socket().is_open()) continue;  // idled out or closed
+    if (!idleSocketUsable(c->socket().native_handle())) continue;  // the peer closed it meanwhile
     c->clearDeadline();
     c->reused = true;
     c->resetExchange();

@@ -11,15 +11,6 @@ FIXTURES = os.path.join(REPO, "tests", "convert", "fixtures")
 ROUTE_KINDS = {"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"}
 
 
-def not_built(subcommand):
-    """The reason to skip when the binary says the sub-command is a placeholder, else None."""
-    p = subprocess.run([BIN, subcommand, "-f", os.devnull], capture_output=True, text=True,
-                       timeout=60)
-    if p.returncode == 2 and "not built yet" in (p.stdout + p.stderr):
-        return "archway %s is not built yet (%s)" % (subcommand, (p.stdout + p.stderr).strip())
-    return None
-
-
 def convert(paths, providers=None, extra=()):
     args = [BIN, "convert", "-o", "json"]
     for p in paths:

@@ -814,6 +814,32 @@ TEST(ConvertNginx, PermanentAndTemporalRedirect) {
   EXPECT_TRUE(bad.reported("permanent-redirect", Outcome::kUnconvertible));
 }
 
+TEST(ConvertNginx, SslPassthroughBecomesTlsPassthroughListenerAndTlsRoute) {
+  auto r =
+      convertYaml(tlsIngress("nginx", "    nginx.ingress.kubernetes.io/ssl-passthrough: \"true\""),
+                  {"ingress-nginx"});
+  const Json* route = r.find("TLSRoute", "t-example-com");
+  ASSERT_NE(route, nullptr) << r.dump();
+  EXPECT_EQ((*route)["spec"]["hostnames"][0], "example.com");
+  EXPECT_EQ((*route)["spec"]["parentRefs"][0]["sectionName"], "example-com-tls-passthrough");
+  EXPECT_EQ((*route)["spec"]["rules"][0]["backendRefs"][0]["name"], "a");
+  EXPECT_EQ((*route)["spec"]["rules"][0]["backendRefs"][0]["port"], 80);
+  const Json* gw = r.find("Gateway", "nginx");
+  ASSERT_NE(gw, nullptr) << r.dump();
+  bool passthrough = false;
+  for (const auto& l : (*gw)["spec"]["listeners"]) {
+    // 443 relays TLS for the host; it is not also terminated by an HTTPS listener.
+    EXPECT_NE(l["protocol"], "HTTPS") << l.dump();
+    if (l["protocol"] == "TLS" && l["port"] == 443 && l["hostname"] == "example.com" &&
+        l["tls"]["mode"] == "Passthrough")
+      passthrough = true;
+  }
+  EXPECT_TRUE(passthrough) << gw->dump();
+  EXPECT_TRUE(r.reported("ssl-passthrough", Outcome::kConverted));
+  // Plain HTTP keeps its HTTPRoute (for a host with TLS, ingress-nginx's 308 to https).
+  EXPECT_NE(r.find("HTTPRoute", "t-example-com"), nullptr) << r.dump();
+}
+
 TEST(ConvertNginx, AppRoot) {
   auto r = convertYaml(ingress("a", "nginx", "    nginx.ingress.kubernetes.io/app-root: /app\n"),
                        {"ingress-nginx"});

@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import os
 import sys
+import threading
 
 import yaml
 
@@ -302,8 +303,12 @@ class World:
         if text is None:
             return None
         path = os.path.join(self.volume_dir, "Secret-%s-%s-%s" % (namespace, name, key))
-        with open(path, "w") as f:
+        # Cases of one test run concurrently: write under a unique name and rename, so
+        # no reader ever sees a half-written file.
+        tmp = "%s.%d.%d.tmp" % (path, os.getpid(), threading.get_ident())
+        with open(tmp, "w") as f:
             f.write(text)
+        os.replace(tmp, path)
         return path
 
 

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""End-to-end gRPC tests of `archway run` (GRPCRoute) with python3-grpcio clients and
+servers: unary and server-streaming calls, metadata and trailers end to end, header
+modifiers, metadata header matching, and gateway-side failures answered as gRPC status
+(unmatched -> UNIMPLEMENTED, backend down / no endpoints -> UNAVAILABLE, grpc-timeout ->
+DEADLINE_EXCEEDED). Needs $ARCHWAY_BIN (default build-asan-ubsan/archway).
+Run: /usr/bin/python3 tests/integration/test_grpc.py"""
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from concurrent import futures
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_h2 import (BIN, Archway, H2Client, free_port, gateway_yaml,  # noqa: E402
+                     service_yaml)
+
+try:
+    import grpc
+except ImportError:  # pragma: no cover
+    grpc = None
+
+IDENTITY = (lambda b: b)
+
+
+def grpc_frame(payload):
+    return b"\x00" + len(payload).to_bytes(4, "big") + payload
+
+
+class Backend:
+    """A grpcio server with generic handlers (raw bytes, no protobuf needed)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.seen = []  # invocation metadata of each call
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
+                                  options=[("grpc.so_reuseport", 0)])
+        self.server.add_generic_rpc_handlers((self._handler("test.Echo"), self._handler("test.Other")))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def _handler(self, service):
+        def unary(request, context):
+            md = dict(context.invocation_metadata())
+            self.seen.append(md)
+            context.send_initial_metadata((("x-backend", self.name),))
+            context.set_trailing_metadata((("x-trailer", "t-" + self.name),
+                                           ("x-added-seen", md.get("x-added", "")),))
+            return b"%s:%s" % (self.name.encode(), request)
+
+        def stream(request, context):
+            n = int(request or b"3")
+            for i in range(n):
+                yield b"msg-%d" % i
+            context.set_trailing_metadata((("x-count", str(n)),))
+
+        def fail(request, context):
+            context.set_trailing_metadata((("x-why", "because"),))
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+
+        def slow(request, context):
+            time.sleep(3)
+            return b"late"
+
+        methods = {
+            "Unary": grpc.unary_unary_rpc_method_handler(unary, IDENTITY, IDENTITY),
+            "Stream": grpc.unary_stream_rpc_method_handler(stream, IDENTITY, IDENTITY),
+            "Fail": grpc.unary_unary_rpc_method_handler(fail, IDENTITY, IDENTITY),
+            "Slow": grpc.unary_unary_rpc_method_handler(slow, IDENTITY, IDENTITY),
+        }
+        return grpc.method_handlers_generic_handler(service, methods)
+
+    def stop(self):
+        self.server.stop(0)
+
+
+def routes_yaml():
+    return """
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{method: {service: test.Echo}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        add: [{name: x-added, value: by-gateway}]
+    - type: ResponseHeaderModifier
+      responseHeaderModifier:
+        add: [{name: x-resp, value: from-route}]
+    backendRefs: [{name: grpc-a, port: 80}]
+  - matches:
+    - method: {service: test.Other, method: Unary}
+      headers: [{name: x-version, value: v2}]
+    backendRefs: [{name: grpc-b, port: 80}]
+  - matches: [{method: {service: test.Down}}]
+    backendRefs: [{name: grpc-down, port: 80}]
+  - matches: [{method: {service: test.Empty}}]
+    backendRefs: [{name: grpc-empty, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: grpc-empty, namespace: default}
+spec:
+  ports: [{name: p, port: 80, targetPort: 9, protocol: TCP}]
+---
+"""
+
+
+@unittest.skipIf(grpc is None, "python3-grpcio not installed")
+class GrpcTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(BIN):
+            raise unittest.SkipTest("archway binary not built: " + BIN)
+        cls.a = Backend("a")
+        cls.b = Backend("b")
+        cls.dir = tempfile.mkdtemp(prefix="archway-grpc-")
+        cls.port = free_port()
+        with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
+            f.write(gateway_yaml(cls.port))
+            # No appProtocol on grpc-a: a GRPCRoute backend is HTTP/2 regardless.
+            f.write(service_yaml("grpc-a", cls.a.port))
+            f.write(service_yaml("grpc-b", cls.b.port, "kubernetes.io/h2c"))
+            f.write(service_yaml("grpc-down", free_port(), "kubernetes.io/h2c"))
+            f.write(routes_yaml())
+        cls.gw = Archway(cls.dir, free_port())
+        cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        rc = cls.gw.stop()
+        cls.a.stop()
+        cls.b.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        if rc not in (0, None):
+            raise AssertionError("archway exited with %s:\n%s" % (rc, cls.gw.output()))
+
+    def unary(self, method):
+        return self.channel.unary_unary(method, request_serializer=IDENTITY,
+                                        response_deserializer=IDENTITY)
+
+    def test_unary_with_metadata_and_trailers(self):
+        resp, call = self.unary("/test.Echo/Unary").with_call(b"hello", timeout=10,
+                                                              metadata=(("x-client", "c1"),))
+        self.assertEqual(resp, b"a:hello")
+        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        initial = dict(call.initial_metadata())
+        trailing = dict(call.trailing_metadata())
+        self.assertEqual(initial.get("x-backend"), "a")
+        self.assertEqual(initial.get("x-resp"), "from-route")
+        self.assertEqual(trailing.get("x-trailer"), "t-a")
+        # The request header modifier reached the backend.
+        self.assertEqual(trailing.get("x-added-seen"), "by-gateway")
+        self.assertEqual(self.a.seen[-1].get("x-client"), "c1")
+
+    def test_server_streaming(self):
+        call = self.channel.unary_stream("/test.Echo/Stream", request_serializer=IDENTITY,
+                                         response_deserializer=IDENTITY)(b"5", timeout=10)
+        msgs = list(call)
+        self.assertEqual(msgs, [b"msg-%d" % i for i in range(5)])
+        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        self.assertEqual(dict(call.trailing_metadata()).get("x-count"), "5")
+
+    def test_backend_error_status_passes_through(self):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary("/test.Echo/Fail")(b"", timeout=10)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(cm.exception.details(), "no such thing")
+        self.assertEqual(dict(cm.exception.trailing_metadata()).get("x-why"), "because")
+
+    def test_header_match(self):
+        resp = self.unary("/test.Other/Unary")(b"x", timeout=10, metadata=(("x-version", "v2"),))
+        self.assertEqual(resp, b"b:x")
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary("/test.Other/Unary")(b"x", timeout=10, metadata=(("x-version", "v1"),))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+
+    def test_unmatched_service_is_unimplemented(self):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary("/nope.Service/Method")(b"", timeout=10)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+
+    def test_backend_down_is_unavailable(self):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary("/test.Down/Call")(b"", timeout=10)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+
+    def test_no_endpoints_is_unavailable(self):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.unary("/test.Empty/Call")(b"", timeout=10)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+
+    def test_concurrent_calls_share_connections(self):
+        results = []
+
+        def call(i):
+            results.append(self.unary("/test.Echo/Unary")(b"%d" % i, timeout=20))
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(results), sorted(b"a:%d" % i for i in range(40)))
+
+    def test_trailers_only_and_grpc_timeout_on_the_wire(self):
+        # Raw HTTP/2 so the gateway, not the client library, decides the outcome.
+        c = H2Client(self.port)
+        self.addCleanup(c.close)
+        grpc_headers = [("content-type", "application/grpc"), ("te", "trailers")]
+        sid = c.request("/nope.Service/M", method="POST", headers=grpc_headers,
+                        body=grpc_frame(b""))
+        headers, body, trailers, _ = c.response(sid)
+        self.assertEqual(headers[":status"], "200")
+        self.assertEqual(headers.get("grpc-status"), "12")
+        self.assertEqual(body, b"")
+        # grpc-timeout is enforced by the gateway: the backend sleeps 3 s.
+        sid = c.request("/test.Echo/Slow", method="POST",
+                        headers=grpc_headers + [("grpc-timeout", "300m")], body=grpc_frame(b""))
+        headers, body, trailers, _ = c.response(sid)
+        self.assertEqual(headers[":status"], "200")
+        self.assertEqual(headers.get("grpc-status"), "4")
+        # A normal call over the same connection: trailers carry the status.
+        sid = c.request("/test.Echo/Unary", method="POST", headers=grpc_headers,
+                        body=grpc_frame(b"raw"))
+        headers, body, trailers, _ = c.response(sid)
+        self.assertEqual(headers[":status"], "200")
+        self.assertEqual(body, grpc_frame(b"a:raw"))
+        self.assertEqual(trailers.get("grpc-status"), "0")
+        self.assertEqual(trailers.get("x-trailer"), "t-a")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
