@@ -105,6 +105,117 @@ write("numbers-edge.yaml", GW + "spec:\n  gatewayClassName: c\n  listeners:\n"
       "  - {name: c, port: -0, protocol: HTTP}\n  - {name: d, port: .inf, protocol: HTTP}\n"
       "  - {name: e, port: 9223372036854775808, protocol: HTTP}\n  - {name: f, port: 80.0, protocol: HTTP}\n")
 
+# Wrong types in objects of our own GatewayClass: invalid objects are still translated (for
+# their status), so every field the translator reads may hold any type.
+OURS = ("apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: ours}\n"
+        "spec: {controllerName: archway.dev/gateway-controller}\n")
+write("wrong-types-our-class.yaml", OURS + """---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: g, namespace: ns}
+spec:
+  gatewayClassName: ours
+  addresses: [{type: IPAddress, value: 5}, {type: 7}, "x"]
+  allowedListeners: {namespaces: {from: 3, selector: [x]}}
+  infrastructure: {parametersRef: {group: 1, kind: [], name: {}}}
+  tls:
+    frontend:
+      default: {validation: {caCertificateRefs: [{name: 5, kind: ConfigMap}], mode: 9}}
+      perPort: [{port: "443", tls: {validation: {caCertificateRefs: "x"}}}, {port: 1e30}]
+    backend: {clientCertificateRef: {name: [], namespace: 4}}
+  listeners:
+  - {name: a, port: "eighty", protocol: HTTP}
+  - {name: b, port: 1.5, protocol: HTTPS, hostname: 5, tls: {mode: 3, certificateRefs: [{name: 7}, "x"]}}
+  - {name: c, port: 99999999999, protocol: TLS, tls: {mode: Passthrough, options: [1]}}
+  - {name: d, port: -80, protocol: HTTP, allowedRoutes: {namespaces: {from: 5, selector: {matchLabels: [1], matchExpressions: {key: 1}}}, kinds: [{kind: 5, group: []}, "x"]}}
+  - {name: e, port: 443, protocol: TCP, allowedRoutes: {kinds: [{kind: TCPRoute}], namespaces: {from: Selector, selector: {matchExpressions: [{key: a, operator: In, values: "x"}, {key: 5, operator: 7}]}}}}
+  - "listener"
+  - 5
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: s, namespace: ns}
+spec:
+  parentRef: {name: g, namespace: [], port: "x"}
+  listeners: [{name: x, port: "1", protocol: HTTP}, {name: y, port: 8080.5, protocol: 5}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: ns}
+spec:
+  parentRefs: [{name: g, port: "80", sectionName: 5}, {name: g, port: 99999999999999}, {name: s, kind: ListenerSet, port: 1.5}]
+  hostnames: [5, "a.example.com"]
+  rules:
+  - name: 7
+    matches: [{path: {type: 5, value: []}, headers: [{name: 1, value: 2, type: RegularExpression}], queryParams: {x: 1}, method: 8}]
+    filters:
+    - {type: RequestRedirect, requestRedirect: {port: "80", statusCode: "301", scheme: 5, hostname: [], path: {type: ReplaceFullPath, replaceFullPath: 5}}}
+    - {type: RequestMirror, requestMirror: {backendRef: {name: s, port: "80"}, percent: "50", fraction: {numerator: "1", denominator: 1e300}}}
+    - {type: RequestMirror, requestMirror: {backendRef: {name: s, port: 80}, fraction: {numerator: 1.5, denominator: 1e300}}}
+    - {type: CORS, cors: {allowCredentials: "yes", maxAge: "5", allowOrigins: 5, allowMethods: [1]}}
+    - {type: URLRewrite, urlRewrite: {hostname: 5, path: {type: ReplacePrefixMatch, replacePrefixMatch: []}}}
+    - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: 1, value: 2}], add: "x", remove: [1, "a"]}}
+    - {type: ExtensionRef, extensionRef: {group: 5, kind: 6, name: 7}}
+    backendRefs: [{name: s, port: "80", weight: "5"}, {name: s, port: 80, weight: 1e40}, {name: 5, kind: 6, group: 7, namespace: 8, port: -1}]
+    timeouts: {request: 10, backendRequest: 5}
+    retry: {codes: ["500", 5000, -1], attempts: "3", backoff: 7}
+    sessionPersistence: {sessionName: 5, type: 9, absoluteTimeout: 1}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: q, namespace: ns}
+spec:
+  parentRefs: [{name: g, sectionName: [1]}]
+  hostnames: "x"
+  rules: [{matches: [{method: {type: 7, service: 5}, headers: {a: b}}], backendRefs: [{name: s, port: 80, weight: -5}], filters: [{type: 4}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: t, namespace: ns}
+spec:
+  parentRefs: [{name: g, sectionName: e, port: "443"}]
+  rules: [{backendRefs: [{name: s, port: "80", weight: 2.5}]}, 5]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: l, namespace: ns}
+spec:
+  parentRefs: [{name: g, sectionName: c}]
+  hostnames: [5, "*.x.com"]
+  rules: [{backendRefs: [{name: s, port: 1e3}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: p, namespace: ns}
+spec:
+  targetRefs: [{group: "", kind: Service, name: s, sectionName: 5}, "x"]
+  validation: {hostname: 5, caCertificateRefs: [{name: 3, kind: ConfigMap, group: ""}], wellKnownCACertificates: 1, subjectAltNames: [{type: 5, hostname: 6}]}
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: rg, namespace: other}
+spec:
+  from: [{group: 5, kind: HTTPRoute, namespace: ns}, "x"]
+  to: [{group: "", kind: 5, name: 6}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s, namespace: ns}
+spec:
+  ports: [{port: "80", name: 5, targetPort: "x"}, {port: 80, appProtocol: 5, targetPort: 1e20}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: e, namespace: ns, labels: {kubernetes.io/service-name: s}}
+addressType: IPv4
+endpoints: [{addresses: ["10.0.0.1", 5], conditions: {ready: "yes", serving: 1}}]
+ports: [{port: "80"}, {port: 99999999999}, {name: 5}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: ns, labels: {a: 5}}
+""")
+
 # Alias bombs (billion laughs) and recursive aliases.
 lol = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
 for i in range(1, 10):

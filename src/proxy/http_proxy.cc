@@ -1,6 +1,7 @@
 #include "proxy/http_proxy.h"
 
 #include <chrono>
+#include <cstdint>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -139,6 +140,10 @@ http::Awaitable<void> HttpProxy::serve(http::ServerStream& stream,
   }
   x.entry = &x.listener->listener->httpRoutes[static_cast<size_t>(ei)];
   x.rule = &x.config->rules[x.listener->entryRule[static_cast<size_t>(ei)]];
+  // The Host the client asked for, replacing any claim it made (an edge proxy does not
+  // trust it), set before filters so a URLRewrite hostname does not hide it and a
+  // RequestHeaderModifier can still change it.
+  req.headers.set("x-forwarded-host", req.authority);
   if (worker_.accessLog().enabled()) {
     x.originalPath = req.path;
     x.originalAuthority = req.authority;
@@ -348,7 +353,8 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
       co_return;
     }
   }
-  // X-Forwarded-*: append the client to XFF; proto and host describe the client's view.
+  // X-Forwarded-*: append the client to XFF; proto describes the client's connection
+  // (X-Forwarded-Host is set in serve(), before filters can rewrite the authority).
   const auto& conn = x.stream.connection();
   bool xff = false;
   for (auto& h : req.headers.items()) {
@@ -361,7 +367,6 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
   }
   if (!xff) req.headers.add("x-forwarded-for", conn.remoteAddress);
   req.headers.set("x-forwarded-proto", conn.scheme);
-  if (!req.headers.get("x-forwarded-host")) req.headers.add("x-forwarded-host", req.authority);
   if (backend.protocol == snapshot::BackendProtocol::kH2c || x.rule->rule->isGrpc || x.grpc) {
     co_await forwardH2(x, ref);
     co_return;
@@ -378,6 +383,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
   if (rule.requestTimeout && rule.requestTimeout->count() > 0) requestAlarm.arm(*rule.requestTimeout);
   Alarm tryAlarm(worker_.io());
 
+  size_t failedEndpoint = SIZE_MAX;
   bool staleRetryUsed = false;
   bool connectRetryUsed = false;
   int tries = 0;
@@ -389,6 +395,10 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
       co_return;
     }
     size_t epIndex = bs.next++ % backend.endpoints.size();
+    // A retry goes to another endpoint than the one that just failed, even when other
+    // requests advanced the shared round-robin cursor meanwhile.
+    if (epIndex == failedEndpoint && backend.endpoints.size() > 1)
+      epIndex = (epIndex + 1) % backend.endpoints.size();
     upstream::Pool* pool = bs.pools[epIndex];
     if (!pool) pool = bs.pools[epIndex] = worker_.pool(backend.endpoints[epIndex], backend.tls);
     if (!pool) {
@@ -402,6 +412,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     stats::inc(bs.stats->requests);
     if (!conn) {
       ++tries;
+      failedEndpoint = epIndex;
       // Nothing was sent: another endpoint can take it whatever the method.
       bool more = tries < maxTries || (!connectRetryUsed && backend.endpoints.size() > 1);
       if (tries >= maxTries) connectRetryUsed = true;
@@ -433,6 +444,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
         continue;
       }
       ++tries;
+      failedEndpoint = epIndex;
       if (timedOut) stats::inc(bs.stats->timeouts);
       if (requestAlarm.fired()) {
         co_await reply(x, 504, "upstream request timeout\n");

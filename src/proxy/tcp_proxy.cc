@@ -12,6 +12,8 @@
 
 #include "http/stream.h"
 #include "net/limits.h"
+#include "tls/context.h"
+#include "upstream/connection.h"
 
 namespace archway::proxy {
 
@@ -21,7 +23,7 @@ TcpRelay::TcpRelay(runtime::Worker& worker, std::unique_ptr<net::ByteStream> dow
                    runtime::PortKey key, stats::ListenerStats* stats)
     : worker_(worker),
       down_(std::move(downstream)),
-      up_(worker.io()),
+      up_(std::make_unique<net::ByteStream>(asio::ip::tcp::socket(worker.io()))),
       key_(std::move(key)),
       stats_(stats) {
   link(&worker_.timers());
@@ -34,7 +36,7 @@ TcpRelay::TcpRelay(runtime::Worker& worker, std::unique_ptr<net::ByteStream> dow
 
 TcpRelay::~TcpRelay() {
   std::error_code ec;
-  up_.close(ec);
+  up_->close(ec);
   down_->close(ec);
   if (stats_) stats::dec(stats_->activeConnections);
   worker_.removeConnection(this);
@@ -43,14 +45,14 @@ TcpRelay::~TcpRelay() {
 void TcpRelay::abort() {
   aborted_ = true;
   std::error_code ec;
-  up_.close(ec);
+  up_->close(ec);
   down_->close(ec);
 }
 
 void TcpRelay::onDeadline() {
   if (connecting_) {
     std::error_code ec;
-    up_.close(ec);  // connect attempt timed out; the next endpoint may be tried
+    up_->close(ec);  // connect or backend handshake timed out; the next endpoint may be tried
     return;
   }
   abort();  // idle
@@ -64,19 +66,47 @@ asio::awaitable<bool> TcpRelay::connect(const L4RouteSet& route) {
     std::error_code ec;
     auto address = asio::ip::make_address(ep.address, ec);
     if (ec) continue;
-    up_ = asio::ip::tcp::socket(worker_.io());
+    up_ = std::make_unique<net::ByteStream>(asio::ip::tcp::socket(worker_.io()));
     connecting_ = true;
     setDeadline(net::kUpstreamConnectTimeout);
-    auto [cec] = co_await up_.async_connect(asio::ip::tcp::endpoint(address, ep.port), kNoThrow);
+    auto [cec] =
+        co_await up_->tcp().async_connect(asio::ip::tcp::endpoint(address, ep.port), kNoThrow);
     clearDeadline();
     connecting_ = false;
-    if (!cec && up_.is_open()) {
-      up_.set_option(asio::ip::tcp::no_delay(true), ec);
-      co_return true;
+    if (!cec && up_->is_open()) {
+      up_->set_option(asio::ip::tcp::no_delay(true), ec);
+      // Only a stream the gateway terminated is re-encrypted (BackendTLSPolicy applies to
+      // TLSRoute Terminate); passthrough bytes are already the client's TLS.
+      if (!backend->tls || !down_->secure()) co_return true;
+      if (co_await startUpstreamTls(*backend, ep)) co_return true;
+      continue;
     }
     spdlog::debug("tcp relay: connect to {}:{} failed: {}", ep.address, ep.port, cec.message());
   }
   co_return false;
+}
+
+asio::awaitable<bool> TcpRelay::startUpstreamTls(const snapshot::Backend& backend,
+                                                 const snapshot::Endpoint& endpoint) {
+  const snapshot::BackendTls& policy = *backend.tls;
+  if (policy.invalid) co_return false;
+  // The worker's pool for this endpoint and policy holds the client context, built once.
+  upstream::Pool* pool = worker_.pool(endpoint, backend.tls);
+  asio::ssl::context* ctx = pool ? pool->tlsContext() : nullptr;
+  if (!ctx) co_return false;
+  auto& stream = up_->attachTls(*ctx);
+  if (!tls::configureClient(stream.native_handle(), policy)) co_return false;
+  connecting_ = true;
+  setDeadline(net::kUpstreamConnectTimeout);
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
+  clearDeadline();
+  connecting_ = false;
+  if (ec || !up_->is_open()) {
+    spdlog::debug("tcp relay: TLS to backend {} ({}:{}) failed: {}", backend.id, endpoint.address,
+                  endpoint.port, ec.message());
+    co_return false;
+  }
+  co_return true;
 }
 
 template <typename From, typename To>
@@ -117,7 +147,7 @@ asio::awaitable<void> TcpRelay::run(std::unique_ptr<TcpRelay> self,
   }
   stats::Counter* in = self->stats_ ? &self->stats_->bytesReceived : nullptr;
   stats::Counter* out = self->stats_ ? &self->stats_->bytesSent : nullptr;
-  co_await (self->pump(*self->down_, self->up_, in) && self->pump(self->up_, *self->down_, out));
+  co_await (self->pump(*self->down_, *self->up_, in) && self->pump(*self->up_, *self->down_, out));
   self->clearDeadline();
 }
 

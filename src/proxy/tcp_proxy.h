@@ -3,6 +3,10 @@
 // Half-close is kept: when one side ends its direction (FIN, or TLS end of stream) the
 // relay ends the same direction toward the other side and keeps the opposite one open.
 // A reset or the idle timeout closes both. Bytes are counted per listener.
+// A terminated TLS stream (TLSRoute Terminate) to a backend with a BackendTLSPolicy is
+// re-encrypted: the relay opens TLS to the backend with the policy's SNI, trust and
+// hostname/subjectAltName checks (and the Gateway's client certificate). Passthrough and
+// plain TCP never are: their bytes go to the backend untouched.
 #pragma once
 
 #include <memory>
@@ -38,13 +42,16 @@ class TcpRelay : public runtime::Timed, public runtime::DownstreamConnection {
 
  private:
   asio::awaitable<bool> connect(const L4RouteSet& route);
+  // TLS to the backend on the freshly connected up_ (BackendTLSPolicy); false on failure.
+  asio::awaitable<bool> startUpstreamTls(const snapshot::Backend& backend,
+                                         const snapshot::Endpoint& endpoint);
   template <typename From, typename To>
   asio::awaitable<void> pump(From& from, To& to, stats::Counter* bytes);
   void abort();
 
   runtime::Worker& worker_;
   std::unique_ptr<net::ByteStream> down_;
-  asio::ip::tcp::socket up_;
+  std::unique_ptr<net::ByteStream> up_;
   runtime::PortKey key_;
   stats::ListenerStats* stats_;
   bool connecting_ = false;

@@ -87,7 +87,7 @@ const api::Json* frontendValidation(const api::Object& gateway, int port) {
   if (fe == tls->end() || !fe->is_object()) return nullptr;
   if (auto pp = fe->find("perPort"); pp != fe->end() && pp->is_array()) {
     for (const auto& e : *pp) {
-      if (e.is_object() && e.value("port", 0) == port) {
+      if (e.is_object() && intField(e, "port", 0) == port) {
         auto t = e.find("tls");
         if (t != e.end() && t->is_object()) {
           auto v = t->find("validation");
@@ -161,7 +161,7 @@ ListenerInfo validateListener(Context& ctx, GatewayInfo* gw, ListenerSetInfo* ls
   l.spec = &spec;
   l.name = str(spec, "name");
   l.protocol = str(spec, "protocol");
-  l.port = spec.is_object() ? spec.value("port", 0) : 0;
+  l.port = intField(spec, "port", 0);
   if (std::string h = str(spec, "hostname"); !h.empty()) l.hostname = toLower(h);
 
   static const std::set<std::string> kProtocols = {"HTTP", "HTTPS", "TLS", "TCP", "UDP"};

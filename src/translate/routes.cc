@@ -238,7 +238,7 @@ BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, cons
     return r;
   }
   r.service = svc;
-  r.port = ref.is_object() ? ref.value("port", 0) : 0;
+  r.port = intField(ref, "port", 0);
   const api::Json& ports = arr(svc->spec(), "ports");
   if (r.port == 0) {
     r.reason = "BackendNotFound";
@@ -246,7 +246,7 @@ BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, cons
     return r;
   }
   for (const auto& p : ports)
-    if (p.is_object() && p.value("port", 0) == r.port) r.servicePort = &p;
+    if (p.is_object() && intField(p, "port", 0) == r.port) r.servicePort = &p;
   if (!ports.empty() && !r.servicePort) {
     r.reason = "BackendNotFound";
     r.message = "Service " + ns + "/" + name + " has no port " + std::to_string(r.port);

@@ -204,7 +204,7 @@ std::vector<HttpFilter> Builder::filters(const api::Object& route, const api::Js
       if (c.contains("port") && c["port"].is_number_integer())
         h.redirect.port = static_cast<uint16_t>(c["port"].get<int>());
       h.redirect.path = pathModifier(c);
-      h.redirect.statusCode = c.value("statusCode", 302);
+      h.redirect.statusCode = intField(c, "statusCode", 302);
     } else if (type == "URLRewrite") {
       const api::Json& c = cfgOf("urlRewrite");
       h.type = HttpFilter::Type::kUrlRewrite;
@@ -219,7 +219,7 @@ std::vector<HttpFilter> Builder::filters(const api::Object& route, const api::Js
         h.mirror.numerator = static_cast<uint32_t>(std::clamp(c["percent"].get<int>(), 0, 100));
         h.mirror.denominator = 100;
       } else if (auto fr = c.find("fraction"); fr != c.end() && fr->is_object()) {
-        int num = fr->value("numerator", 0), den = fr->value("denominator", 100);
+        int num = intField(*fr, "numerator", 0), den = intField(*fr, "denominator", 100);
         if (den <= 0) den = 100;
         h.mirror.numerator = static_cast<uint32_t>(std::clamp(num, 0, den));
         h.mirror.denominator = static_cast<uint32_t>(den);
@@ -237,8 +237,8 @@ std::vector<HttpFilter> Builder::filters(const api::Object& route, const api::Js
       h.cors.allowMethods = list2("allowMethods");
       h.cors.allowHeaders = list2("allowHeaders");
       h.cors.exposeHeaders = list2("exposeHeaders");
-      h.cors.allowCredentials = c.value("allowCredentials", false);
-      h.cors.maxAgeSeconds = c.value("maxAge", 5);
+      h.cors.allowCredentials = boolField(c, "allowCredentials", false);
+      h.cors.maxAgeSeconds = intField(c, "maxAge", 5);
     } else if (type == "ExtensionRef") {
       const api::Json& c = cfgOf("extensionRef");
       h.type = HttpFilter::Type::kExtensionRef;
@@ -274,7 +274,7 @@ std::shared_ptr<snapshot::HttpRule> Builder::httpRule(const api::Object& route,
   for (const auto& b : arr(rule, "backendRefs")) {
     snapshot::WeightedBackend wb;
     wb.backend = backend(route, b, gw, false, false);
-    int weight = b.is_object() ? b.value("weight", 1) : 1;
+    int weight = intField(b, "weight", 1);
     wb.weight = static_cast<uint32_t>(std::max(weight, 0));
     wb.filters = filters(route, arr(b, "filters"), gw);
     r->backends.push_back(std::move(wb));
@@ -415,7 +415,7 @@ void Builder::addL4(const Attachment& a) {
     for (const auto& b : arr(rule, "backendRefs")) {
       snapshot::WeightedBackend wb;
       wb.backend = backend(route, b, gw, udp, !udp);
-      int weight = b.is_object() ? b.value("weight", 1) : 1;
+      int weight = intField(b, "weight", 1);
       wb.weight = static_cast<uint32_t>(std::max(weight, 0));
       r.backends.push_back(std::move(wb));
     }

@@ -24,8 +24,8 @@ bool referenceAllowed(const api::Store& store, std::string_view fromGroup,
     if (auto f = spec.find("from"); f != spec.end() && f->is_array()) {
       for (const auto& e : *f) {
         if (!e.is_object()) continue;
-        if (e.value("group", "") == fromGroup && e.value("kind", "") == fromKind &&
-            e.value("namespace", "") == fromNs)
+        if (stringField(e, "group") == fromGroup && stringField(e, "kind") == fromKind &&
+            stringField(e, "namespace") == fromNs)
           fromOk = true;
       }
     }
@@ -33,8 +33,8 @@ bool referenceAllowed(const api::Store& store, std::string_view fromGroup,
     if (auto t = spec.find("to"); t != spec.end() && t->is_array()) {
       for (const auto& e : *t) {
         if (!e.is_object()) continue;
-        if (e.value("group", "") != toGroup || e.value("kind", "") != toKind) continue;
-        std::string name = e.value("name", "");
+        if (stringField(e, "group") != toGroup || stringField(e, "kind") != toKind) continue;
+        std::string name = stringField(e, "name");
         if (name.empty() || name == toName) return true;
       }
     }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <limits>
 #include <set>
 
 #include <openssl/bio.h>
@@ -208,6 +209,35 @@ bool validCaBundle(const std::string& pem) {
   X509Ptr cert(b ? PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr) : nullptr);
   ERR_clear_error();
   return cert != nullptr;
+}
+
+int intField(const nlohmann::json& j, const char* key, int def) {
+  if (!j.is_object()) return def;
+  auto it = j.find(key);
+  if (it == j.end()) return def;
+  if (it->is_number_unsigned()) {
+    auto v = it->get<uint64_t>();
+    return v <= static_cast<uint64_t>(std::numeric_limits<int>::max()) ? static_cast<int>(v) : def;
+  }
+  if (it->is_number_integer()) {
+    auto v = it->get<int64_t>();
+    return v >= std::numeric_limits<int>::min() && v <= std::numeric_limits<int>::max()
+               ? static_cast<int>(v)
+               : def;
+  }
+  return def;
+}
+
+bool boolField(const nlohmann::json& j, const char* key, bool def) {
+  if (!j.is_object()) return def;
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : def;
+}
+
+std::string stringField(const nlohmann::json& j, const char* key, std::string def) {
+  if (!j.is_object()) return def;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
 }
 
 bool isIpAddress(std::string_view text) {

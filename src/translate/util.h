@@ -58,6 +58,14 @@ bool validCertificateAndKey(const std::string& certPem, const std::string& keyPe
 bool validCaBundle(const std::string& pem);
 
 bool isIpAddress(std::string_view text);
+
+// Typed fields of a JSON object, or `def` when the object, the field or its type is not as
+// expected (an integer must also fit an int). Objects that failed validation are still
+// translated for their status, so any field may hold any type; nlohmann's value() throws.
+int intField(const nlohmann::json& j, const char* key, int def);
+bool boolField(const nlohmann::json& j, const char* key, bool def);
+std::string stringField(const nlohmann::json& j, const char* key, std::string def = "");
+
 // A stable address for `key` inside `cidr` (IPv4 or IPv6), avoiding the network and
 // broadcast addresses where the prefix allows; nullopt for a malformed CIDR.
 std::optional<std::string> addressFromPool(std::string_view cidr, std::string_view key);

@@ -125,6 +125,9 @@ class Pool {
   const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
   size_t idleCount() const { return idle_.size(); }
   void closeIdle();
+  // The client TLS context of a TLS pool (null: plain pool, or a policy that cannot be
+  // honoured). L4 relays that re-encrypt use it so the context is built once per worker.
+  asio::ssl::context* tlsContext() const { return tlsContext_.get(); }
 
  private:
   asio::io_context& io_;

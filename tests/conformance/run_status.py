@@ -8,7 +8,8 @@ evaluate every `status_checks` entry with the comparison rules of SCHEMA.md. Pro
 steps mutate objects are replayed by re-running check on the mutated manifests.
 
 Usage: run_status.py [-k SUBSTRING] [-v]      (ARCHWAY_BIN selects the binary)
-Exit status: 0 when every check passes or is a listed known exception, 1 otherwise.
+Exit status: 0 when every check passes or is a listed known exception, 1 otherwise (also when
+a known exception passes, or a procedure step is neither replayed nor listed as not replayable).
 """
 import argparse
 import base64
@@ -35,16 +36,33 @@ UNUSABLE_ADDRESS = "192.0.2.1"
 # a feature is claimed are skipped as upstream does.
 CLAIMED_FEATURES = {"TLSRouteModeTerminate", "TLSRouteModeMixed", "TLSRoute"}
 
-# Checks that cannot pass from status alone, keyed by (test, check index or "procedure").
-# Each needs something only a serving data plane or a cluster provides.
-KNOWN_EXCEPTIONS = {
-    ("GatewayInfrastructure", "procedure"):
-        "needs Kubernetes-generated ServiceAccounts/Pods/Services carrying the infrastructure "
-        "labels; a file-mode gateway creates none",
-}
+# Checks that are expected to fail, keyed by (test, check index or "procedure"), with the
+# reason. Empty: every status expectation passes. A listed check that passes is reported as
+# stale and fails the run, so this list always says exactly what does not work.
+KNOWN_EXCEPTIONS = {}
 
 # Procedure steps that are traffic, not status: counted apart, never evaluated here.
 TRAFFIC_CHECKS = {"weighted_distribution"}
+
+TRAFFIC_REASON = "traffic through a serving data plane (tests/conformance/run_traffic.py)"
+# Procedure action steps that are not replayed here, by test, with the reason. A procedure
+# action that is neither replayed (proc_actions) nor listed here fails the run.
+NOT_REPLAYED = {
+    "GatewayInfrastructure":
+        "needs Kubernetes-generated ServiceAccounts/Pods/Services carrying the infrastructure "
+        "labels; a file-mode gateway creates none",
+    "GatewayStaticAddresses": "applied when the manifests are loaded (rewrite())",
+    "GRPCRouteWeight": TRAFFIC_REASON,
+    "HTTPRouteWeight": TRAFFIC_REASON,
+    "TCPRouteWeightedRouting": TRAFFIC_REASON,
+    "UDPRouteWeightedRouting": TRAFFIC_REASON,
+    "HTTPRouteBackendProtocolWebSocket": TRAFFIC_REASON,
+    "HTTPRouteRequestHeaderModifierBackendWeights": TRAFFIC_REASON,
+    "HTTPRouteRequestPercentageMirror": TRAFFIC_REASON + " and the mirror backend's logs",
+    "HTTPRouteServiceTypes": TRAFFIC_REASON + "; the Pod/EndpointSlice reads are cluster-side",
+    "TCPRouteMultipleRoutesAttachment": TRAFFIC_REASON,
+    "UDPRouteMultipleRoutesAttachment": TRAFFIC_REASON,
+}
 
 
 def binary():
@@ -579,6 +597,11 @@ def mutate_gateway_add_listener(docs, name, listener):
     bump(gw)
 
 
+def ctx_original(test):
+    """The test's manifests as applied, before any procedure step changed them."""
+    return test_docs(test)
+
+
 def proc_actions(test):
     """Mutation for each action step, keyed by step index; None = nothing to change."""
     name = test["name"]
@@ -684,10 +707,19 @@ def proc_actions(test):
                     if i == 3 and p["metadata"]["generation"] == generations.get(pol, 1):
                         raise Fail("generation did not change")
                 table[i] = ("assert", g)
-        elif name == "BackendTLSPolicy" and i >= 2:
+        elif name == "BackendTLSPolicy":
             pol = ("BackendTLSPolicy", INFRA, "reconcile-test")
             cm = ("ConfigMap", INFRA, "tls-checks-ca-certificate-reconcile-test")
-            if i == 2:
+            if i == 1:
+                table[i] = ("remember",)
+            elif i == 10:
+                def f(docs):
+                    d = find_doc(docs, *pol)
+                    d["spec"]["validation"]["caCertificateRefs"] = copy.deepcopy(
+                        find_doc(ctx_original(test), *pol)["spec"]["validation"]["caCertificateRefs"])
+                    bump(d)
+                table[i] = f
+            elif i == 2:
                 def f(docs):
                     d = find_doc(docs, *pol)
                     d["spec"]["validation"]["caCertificateRefs"] = [
@@ -706,8 +738,8 @@ def proc_actions(test):
                 def f(docs):
                     find_doc(docs, *cm)["data"]["ca.crt"] = ""
                 table[i] = f
-            elif i in (3, 5, 7, 9):
-                good = i in (5, 9)
+            elif i in (0, 3, 5, 7, 9):
+                good = i in (0, 5, 9)
                 def g(ctx, docs, generations, good=good):
                     want = [{"type": "Accepted", "status": "True", "reason": "Accepted"},
                             {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs"}] if good else \
@@ -725,28 +757,44 @@ def proc_actions(test):
     return table
 
 
+class ProcResult:
+    def __init__(self):
+        self.passed = self.total = self.replayed = 0
+        self.failures = []     # unexpected: a status expectation failed or a step is unknown
+        self.not_replayed = []  # (step, reason)
+
+
 def run_procedure(bin_path, test, docs, workdir, verbose):
-    """Returns (passed, total, failures) over the procedure's status expectations."""
+    """Replays the procedure: mutations on the manifests, status expectations through check."""
     steps = test["procedure"]["steps"]
     actions = proc_actions(test)
     docs = copy.deepcopy(docs)
     ctx = None
-    passed = total = 0
-    failures = []
+    r = ProcResult()
     generations = {}
     for i, st in enumerate(steps):
         if "action" in st:
             act = actions.get(i)
-            if callable(act):
+            if act is None:
+                why = NOT_REPLAYED.get(test["name"])
+                if why:
+                    r.not_replayed.append((i, why))
+                else:
+                    r.failures.append("step %d: action neither replayed nor listed in "
+                                      "NOT_REPLAYED: %s" % (i, st["action"][:200]))
+            elif callable(act):
                 for d in docs:
                     generations[key_of(d)] = (d.get("metadata") or {}).get("generation", 1)
                 try:
                     act(docs)
+                    r.replayed += 1
                 except Fail as e:
-                    failures.append("step %d: %s" % (i, e))
+                    r.failures.append("step %d: %s" % (i, e))
                 ctx = None
-            elif isinstance(act, tuple):
-                total += 1
+            elif act == ("remember",):
+                r.replayed += 1  # reads state a later step restores; nothing to check
+            else:
+                r.total += 1
                 try:
                     if ctx is None:
                         ctx = Ctx(run_check(bin_path, docs, workdir, "proc%d" % i), docs)
@@ -754,22 +802,23 @@ def run_procedure(bin_path, test, docs, workdir, verbose):
                         act[1](ctx, docs, generations)
                     else:
                         procedure_assert(act[0], ctx, docs, generations)
-                    passed += 1
+                    r.passed += 1
                 except Fail as e:
-                    failures.append("step %d (%s): %s" % (i, act[0], e))
+                    r.failures.append("step %d (%s): %s" % (i, act[0], e))
             continue
         exp = st.get("expect") or {}
         if "check" not in exp or exp["check"] in TRAFFIC_CHECKS:
+            r.not_replayed.append((i, TRAFFIC_REASON))
             continue
-        total += 1
+        r.total += 1
         try:
             if ctx is None:
                 ctx = Ctx(run_check(bin_path, docs, workdir, "proc%d" % i), docs)
             evaluate(ctx, exp, test)
-            passed += 1
+            r.passed += 1
         except Fail as e:
-            failures.append("step %d (%s): %s" % (i, exp["check"], e))
-    return passed, total, failures
+            r.failures.append("step %d (%s): %s" % (i, exp["check"], e))
+    return r
 
 
 def procedure_assert(what, ctx, docs, generations):
@@ -813,63 +862,118 @@ def main():
         tests = [t for t in cases["tests"] if not t.get("mesh") and args.k in t["name"]]
 
         def one(test):
+            """Returns a dict: lines to print and the counts of one test."""
             name = test["name"]
-            lines, passed, total, unexpected = [], 0, 0, 0
+            n = len(test.get("status_checks", []))
+            out = {"name": name, "lines": [], "passed": 0, "total": 0, "unexpected": 0,
+                   "known": 0, "skipped": [], "proc": None, "stale": []}
             skip = set(test.get("skip_if_feature_supported") or []) & CLAIMED_FEATURES
             if skip:
-                return name, ["SKIP %s: no-op when %s is supported (upstream returns early)" % (
-                    name, ", ".join(sorted(skip)))], 0, 0, 0, 0, 0
+                why = "the upstream test is a no-op when %s is supported (Archway supports it)" % (
+                    ", ".join(sorted(skip)))
+                out["skipped"] = [(name, idx, c["check"], why)
+                                  for idx, c in enumerate(test.get("status_checks", []))]
+                out["lines"] = ["SKIP %s: %d status checks: %s; checked that Archway does not "
+                                "report it unsupported" % (name, n, why)]
+                # The claim itself is checked: the "not supported" status these checks expect
+                # must NOT be what Archway reports.
+                docs = merge_docs(base + fixtures + [gateway_class()] + test_docs(test))
+                tdir = os.path.join(workdir, name)
+                os.makedirs(tdir, exist_ok=True)
+                try:
+                    ctx = Ctx(run_check(bin_path, docs, tdir, "state"), docs)
+                except Exception as e:  # noqa: BLE001 - report and count as a failure
+                    out["unexpected"] += 1
+                    out["lines"].append("  FAIL %s" % e)
+                    return out
+                for idx, check in enumerate(test.get("status_checks", [])):
+                    try:
+                        evaluate(ctx, check, test)
+                    except Fail:
+                        continue
+                    out["unexpected"] += 1
+                    out["lines"].append("  FAIL check %d: reports the feature unsupported although "
+                                        "%s is claimed" % (idx, ", ".join(sorted(skip))))
+                return out
             docs = merge_docs(base + fixtures + [gateway_class()] + test_docs(test))
             tdir = os.path.join(workdir, name)
             os.makedirs(tdir, exist_ok=True)
             try:
                 ctx = Ctx(run_check(bin_path, docs, tdir, "state"), docs)
             except Exception as e:  # noqa: BLE001 - report and count as failures
-                n = len(test.get("status_checks", []))
-                return name, ["FAIL %s: %s" % (name, e)], 0, n, n, 0, 0
+                out.update(lines=["FAIL %s: %s" % (name, e)], total=n, unexpected=n)
+                return out
             for idx, check in enumerate(test.get("status_checks", [])):
-                total += 1
+                out["total"] += 1
+                known = KNOWN_EXCEPTIONS.get((name, idx))
                 try:
                     evaluate(ctx, check, test)
-                    passed += 1
+                    out["passed"] += 1
+                    if known:
+                        out["stale"].append("%s check %d passes but is listed in KNOWN_EXCEPTIONS"
+                                            % (name, idx))
                 except Fail as e:
-                    known = KNOWN_EXCEPTIONS.get((name, idx))
-                    lines.append("  %s check %d (%s): %s%s" % (
+                    out["lines"].append("  %s check %d (%s): %s%s" % (
                         "KNOWN" if known else "FAIL", idx, check["check"], e,
                         " [known: %s]" % known if known else ""))
-                    if not known:
-                        unexpected += 1
-            ppass = ptotal = 0
+                    out["known" if known else "unexpected"] += 1
             if test.get("procedure"):
-                ppass, ptotal, pfail = run_procedure(bin_path, test, docs, tdir, args.v)
+                pr = run_procedure(bin_path, test, docs, tdir, args.v)
+                out["proc"] = pr
                 known = KNOWN_EXCEPTIONS.get((name, "procedure"))
-                for f in pfail:
-                    lines.append("  %s procedure %s%s" % ("KNOWN" if known else "FAIL", f,
-                                                          " [known: %s]" % known if known else ""))
-                if pfail and not known:
-                    unexpected += len(pfail)
-            head = "%s %s: %d/%d status checks" % ("PASS" if not unexpected else "FAIL", name,
-                                                   passed, total)
-            if ptotal:
-                head += ", %d/%d procedure checks" % (ppass, ptotal)
-            return name, [head] + lines, passed, total, unexpected, ppass, ptotal
+                for f in pr.failures:
+                    out["lines"].append("  %s procedure %s%s" % (
+                        "KNOWN" if known else "FAIL", f, " [known: %s]" % known if known else ""))
+                if pr.failures and not known:
+                    out["unexpected"] += len(pr.failures)
+                if known and not pr.failures:
+                    out["stale"].append("%s procedure passes but is listed in KNOWN_EXCEPTIONS"
+                                        % name)
+            head = "%s %s: %d/%d status checks" % ("FAIL" if out["unexpected"] else "PASS", name,
+                                                   out["passed"], out["total"])
+            if out["proc"] and (out["proc"].total or out["proc"].not_replayed):
+                head += ", %d/%d procedure status checks" % (out["proc"].passed, out["proc"].total)
+                if out["proc"].not_replayed:
+                    head += " (%d steps not replayed here)" % len(out["proc"].not_replayed)
+            out["lines"].insert(0, head)
+            return out
 
-        results = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as ex:
             results = list(ex.map(one, tests))
-    P = T = U = PP = PT = 0
-    for name, lines, p, t, u, pp, pt in results:
-        if u or args.v or lines[0].startswith("SKIP"):
-            print("\n".join(lines))
-        else:
-            print(lines[0])
-        P, T, U, PP, PT = P + p, T + t, U + u, PP + pp, PT + pt
-    print("\nstatus checks: %d of %d pass; procedure status checks: %d of %d pass; "
-          "unexpected failures: %d" % (P, T, PP, PT, U))
-    print("known exceptions:")
+
+    all_checks = sum(len(t.get("status_checks", [])) for t in tests)
+    passed = sum(r["passed"] for r in results)
+    evaluated = sum(r["total"] for r in results)
+    unexpected = sum(r["unexpected"] for r in results)
+    known = sum(r["known"] for r in results)
+    skipped = [s for r in results for s in r["skipped"]]
+    stale = [s for r in results for s in r["stale"]]
+    procs = [(r["name"], r["proc"]) for r in results if r["proc"]]
+    for r in results:
+        show = r["unexpected"] or r["known"] or args.v
+        print("\n".join(r["lines"] if show else r["lines"][:1]))
+
+    print("\n== Status replay summary (%d non-mesh tests) ==" % len(tests))
+    print("status_checks: %d of %d pass (%d evaluated, %d skipped, %d known failures, "
+          "%d unexpected failures)" % (passed, all_checks, evaluated, len(skipped), known,
+                                       unexpected))
+    for name, idx, check, why in skipped:
+        print("  skipped: %s check %d (%s): %s" % (name, idx, check, why))
     for (t, i), why in sorted(KNOWN_EXCEPTIONS.items(), key=lambda x: (x[0][0], str(x[0][1]))):
-        print("  %s %s: %s" % (t, i, why))
-    return 1 if U else 0
+        print("  known exception: %s %s: %s" % (t, i, why))
+    print("procedure status expectations: %d of %d pass; %d mutations replayed" % (
+        sum(p.passed for _, p in procs), sum(p.total for _, p in procs),
+        sum(p.replayed for _, p in procs)))
+    not_replayed = {}
+    for name, p in procs:
+        for step, why in p.not_replayed:
+            not_replayed.setdefault((name, why), []).append(step)
+    print("procedure steps not replayed here: %d" % sum(len(v) for v in not_replayed.values()))
+    for (name, why), steps in sorted(not_replayed.items()):
+        print("  %s steps %s: %s" % (name, ",".join(map(str, steps)), why))
+    for s in stale:
+        print("STALE: " + s)
+    return 1 if unexpected or stale else 0
 
 
 if __name__ == "__main__":

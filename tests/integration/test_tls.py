@@ -3,7 +3,8 @@
 the HTTPS listeners of one port (exact > wildcard > catch-all), 421 for a Host that
 belongs to another listener, ALPN, frontend client-certificate validation (required and
 AllowInsecureFallback), TLS passthrough (the client sees the backend's own certificate),
-TLS terminate to a TCP backend, mixed Passthrough+Terminate on one port, and a garbage
+TLS terminate to a TCP backend, terminate re-encrypted to a TLS backend by a
+BackendTLSPolicy (SNI and hostname verification; a mismatch never reaches the backend), mixed Passthrough+Terminate on one port, and a garbage
 ClientHello that is closed rather than left hanging.
 Run: /usr/bin/python3 tests/integration/test_tls.py"""
 
@@ -62,6 +63,9 @@ class TlsTest(unittest.TestCase):
         cls.backend_ca, bkey = certs.make_ca(d, "backend-ca")
         backend_cert = certs.make_leaf(d, "backend", ["pass.example"], ["serverAuth"],
                                        ca=(cls.backend_ca, bkey))
+        reenc_cert = certs.make_leaf(d, "reenc-backend", ["backend.internal"], ["serverAuth"],
+                                     ca=(cls.backend_ca, bkey))
+        reenc = leaf("reenc", ["reenc.example", "reenc-bad.example"])
         cls.client_ca, ckey = certs.make_ca(d, "client-ca")
         cls.client = certs.make_leaf(d, "client", ["client.example"], ["clientAuth"],
                                      ca=(cls.client_ca, ckey))
@@ -73,11 +77,18 @@ class TlsTest(unittest.TestCase):
         cls.tls_backend = StreamEcho("passthrough-backend",
                                      tls_context=server_context(*backend_cert))
         cls.tcp_backend = StreamEcho("terminate-backend")
+        # Records the SNI the gateway sends when it re-encrypts (BackendTLSPolicy hostname).
+        cls.reenc_sni = []
+        reenc_ctx = server_context(*reenc_cert)
+        reenc_ctx.sni_callback = lambda sock, name, ctx: cls.reenc_sni.append(name)
+        cls.reenc_backend = StreamEcho("reencrypt-backend", tls_context=reenc_ctx)
         cls.p_https, cls.p_tls, cls.p_mtls, cls.p_insecure = (free_port() for _ in range(4))
         y = [GATEWAY_CLASS]
-        for name, (crt, key) in {"a": a, "wild": wild, "default": default, "term": term}.items():
+        for name, (crt, key) in {"a": a, "wild": wild, "default": default, "term": term,
+                                 "reenc": reenc}.items():
             y.append(secret_yaml("cert-" + name, crt, key))
         y.append(configmap_yaml("client-ca", "ca.crt", read(cls.client_ca)))
+        y.append(configmap_yaml("backend-ca", "ca.crt", read(cls.backend_ca)))
         y.append(f"""
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -111,6 +122,18 @@ spec:
     port: {cls.p_tls}
     hostname: term.example
     tls: {{mode: Terminate, certificateRefs: [{{name: cert-term}}]}}
+    allowedRoutes: {{kinds: [{{kind: TLSRoute}}]}}
+  - name: reenc
+    protocol: TLS
+    port: {cls.p_tls}
+    hostname: reenc.example
+    tls: {{mode: Terminate, certificateRefs: [{{name: cert-reenc}}]}}
+    allowedRoutes: {{kinds: [{{kind: TLSRoute}}]}}
+  - name: reenc-bad
+    protocol: TLS
+    port: {cls.p_tls}
+    hostname: reenc-bad.example
+    tls: {{mode: Terminate, certificateRefs: [{{name: cert-reenc}}]}}
     allowedRoutes: {{kinds: [{{kind: TLSRoute}}]}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
@@ -153,6 +176,21 @@ spec:
             y.append(service_yaml("echo-" + n, e.port))
         y.append(service_yaml("tls-backend", cls.tls_backend.port))
         y.append(service_yaml("tcp-backend", cls.tcp_backend.port))
+        y.append(service_yaml("reenc-backend", cls.reenc_backend.port))
+        y.append(service_yaml("reenc-bad-backend", cls.reenc_backend.port))
+        for svc, host in (("reenc-backend", "backend.internal"),
+                          ("reenc-bad-backend", "other.internal")):
+            y.append(f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {{name: {svc}, namespace: default}}
+spec:
+  targetRefs: [{{group: "", kind: Service, name: {svc}}}]
+  validation:
+    caCertificateRefs: [{{group: "", kind: ConfigMap, name: backend-ca}}]
+    hostname: {host}
+---
+""")
 
         def http_route(name, gw, section, backend):
             sec = f", sectionName: {section}" if section else ""
@@ -187,6 +225,22 @@ spec:
   hostnames: [term.example]
   rules: [{{backendRefs: [{{name: tcp-backend, port: {cls.tcp_backend.port}}}]}}]
 ---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {{name: reenc, namespace: default}}
+spec:
+  parentRefs: [{{name: gw, sectionName: reenc}}]
+  hostnames: [reenc.example]
+  rules: [{{backendRefs: [{{name: reenc-backend, port: {cls.reenc_backend.port}}}]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {{name: reenc-bad, namespace: default}}
+spec:
+  parentRefs: [{{name: gw, sectionName: reenc-bad}}]
+  hostnames: [reenc-bad.example]
+  rules: [{{backendRefs: [{{name: reenc-bad-backend, port: {cls.reenc_backend.port}}}]}}]
+---
 """)
         with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
             f.write("".join(y))
@@ -200,6 +254,7 @@ spec:
             e.shutdown()
         cls.tls_backend.close()
         cls.tcp_backend.close()
+        cls.reenc_backend.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
         if rc != 0 or "runtime error" in out or "AddressSanitizer" in out:
             raise AssertionError(f"archway exit {rc}:\n{out[-4000:]}")
@@ -337,6 +392,38 @@ spec:
             self.assertEqual(recv_until(s, b"abc"), b"abc")
         finally:
             s.close()
+
+    def test_terminate_reencrypts_with_backend_tls_policy(self):
+        ctx = client_context(self.ca)
+        raw = socket.create_connection(("127.0.0.1", self.p_tls), timeout=TIMEOUT)
+        s = ctx.wrap_socket(raw, server_hostname="reenc.example")
+        try:
+            # The gateway's certificate to the client, the backend's TLS behind it.
+            self.assertEqual(peer_names(s.getpeercert()),
+                             ["reenc-bad.example", "reenc.example"])
+            self.assertEqual(recv_until(s, b"\n"), b"HELLO reencrypt-backend\n")
+            s.sendall(b"through-two-tls-hops")
+            self.assertEqual(recv_until(s, b"hops"), b"through-two-tls-hops")
+        finally:
+            s.close()
+        self.assertIn("backend.internal", self.reenc_sni)
+
+    def test_backend_hostname_mismatch_never_reaches_backend(self):
+        before = len(self.reenc_sni)
+        ctx = client_context(self.ca)
+        raw = socket.create_connection(("127.0.0.1", self.p_tls), timeout=TIMEOUT)
+        s = ctx.wrap_socket(raw, server_hostname="reenc-bad.example")
+        try:
+            # The backend's certificate names backend.internal, the policy other.internal:
+            # the gateway refuses it and closes the client's stream without data.
+            try:
+                data = s.recv(100)
+            except (ssl.SSLError, ConnectionResetError):  # a timeout is a failure
+                data = b""
+            self.assertEqual(data, b"")
+        finally:
+            s.close()
+        self.assertIn("other.internal", self.reenc_sni[before:])
 
     def test_unknown_sni_on_tls_port_is_closed(self):
         ctx = client_context(self.ca)

@@ -297,6 +297,10 @@ int ServerConnection::validateHead() {
   });
   r.hasBody = (parser_.flags & F_CHUNKED) || (parser_.flags & F_CONTENT_LENGTH);
   if (expectContinue_ && !r.hasBody) expectContinue_ = false;
+  // A declared length over the limit is refused before any of it is read (and before a
+  // 100 Continue would invite the client to send it).
+  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > net::kMaxRequestBodyBytes)
+    bodyTooLarge_ = true;
   return 0;
 }
 
