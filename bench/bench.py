@@ -61,6 +61,7 @@ class Bench:
         self.available = {}  # dut -> None (ok) or reason string
         self.results = {}  # section -> data
         self.archway = args.archway
+        self.h1_info = {}
 
     # ---------------------------------------------------------------- processes
 
@@ -761,15 +762,30 @@ endpoints:
                            capture_output=True, text=True, timeout=30)
         if "4 succeeded" in r.stdout and "status codes: 4 2xx" in r.stdout:
             return None
-        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
-        return (" / ".join(lines[-3:]) or "h2load failed")[:200]
+        # The lines that say why: the request/status counts and any error h2load printed.
+        keep = [ln.strip() for ln in (r.stdout + r.stderr).splitlines()
+                if ln.strip().startswith(("requests:", "status codes:")) or
+                re.search(r"error|fail|refused|reset|not", ln, re.I) and
+                not ln.strip().startswith(("time for", "req/s", "min "))]
+        return ("; ".join(keep[:4]) or "h2load failed")[:240]
 
     def section_routes(self):
         log("== route tables: max RPS at %d connections, first vs last route ==" %
             self.args.route_conns)
         res = {}
         info = {}
+        h1 = self.results.get("h1", {})
         for n in self.args.routes:
+            if n == 1 and self.args.route_conns in self.args.conns and h1:
+                # Same table, path and connection count as the HTTP/1.1 section: reuse it.
+                for dut in DUTS:
+                    if (dut, self.args.route_conns) in h1:
+                        res[(1, "first", dut)] = h1[(dut, self.args.route_conns)]
+                    elif self.available.get(dut) is not None:
+                        res[(1, "unavailable", dut)] = self.available[dut]
+                info[1] = self.h1_info
+                log(" 1 route: the HTTP/1.1 section's c=%d runs" % self.args.route_conns)
+                continue
             self.stop_duts()
             log(" %d route(s):" % n)
             info[n] = self.start_duts(n, "routes%d" % n)
@@ -821,11 +837,6 @@ endpoints:
         info = self.start_duts(1, "l4", l4=True)
         res["info"] = info
         reason = self.available.get("archway") or self.probe_l4_archway()
-        if reason and not self.args.peers_anyway:
-            log("  skipped: Archway lacks TCPRoute/UDPRoute here: %s" % reason)
-            res["skipped"] = "Archway lacks TCPRoute/UDPRoute: %s" % reason
-            self.stop_duts()
-            return
         live = {d for d in DUTS if self.available.get(d) is None}
         if reason:
             live.discard("archway")
@@ -912,12 +923,6 @@ endpoints:
                 log("  %s: gRPC not available: %s" % (name, why))
             else:
                 usable.append((name, port))
-        if "archway" not in dict(usable) and not self.args.peers_anyway:
-            why = self.available.get("archway") or res["runs"].get("archway")
-            res["skipped"] = "Archway lacks GRPCRoute here: %s" % why
-            log("  skipped: " + res["skipped"])
-            self.stop_duts()
-            return
         for rep in range(self.reps):
             for name, port in usable:
                 if self.available.get(name):
@@ -973,8 +978,10 @@ endpoints:
         w("Archway benchmark — %s, %d-second runs × %d, medians (min–max)" %
           (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), self.dur, self.reps))
         w("DUT on CPU%s (1 worker), backend + load generator on CPU%s; load average at start %s, "
-          "at end %s" % (DUT_CPU, LOAD_CPU, " ".join(self.loadavg_start),
-                         " ".join(open("/proc/loadavg").read().split()[0:3])))
+          "at end %s; whole run %.1f min" % (
+              DUT_CPU, LOAD_CPU, " ".join(self.loadavg_start),
+              " ".join(open("/proc/loadavg").read().split()[0:3]),
+              (time.time() - self.t_start) / 60))
         avail_note()
 
         h1 = self.results.get("h1")
@@ -1195,6 +1202,7 @@ endpoints:
 
     def run(self):
         self.loadavg_start = open("/proc/loadavg").read().split()[0:3]
+        self.t_start = time.time()
         for name, port in self.port.items():
             if name.endswith("_h2") and port == self.port.get(name[:-3]):
                 continue
@@ -1204,7 +1212,7 @@ endpoints:
         path = self.route_path(0) + "/x"
         if not self.args.skip_h1:
             log("starting DUTs with 1 route")
-            self.start_duts(1, "routes1")
+            self.h1_info = self.start_duts(1, "routes1")
             self.section_h1(path)
             self.section_latency(path)
             self.section_h2(path)
@@ -1222,11 +1230,13 @@ endpoints:
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="3-second runs (development)")
+    ap.add_argument("--quick", action="store_true",
+                    help="3-second runs, 1 repetition (development; checks every row works)")
     ap.add_argument("--l4", action="store_true", help="add the TCP/UDP section")
     ap.add_argument("--grpc", action="store_true", help="add the gRPC section")
-    ap.add_argument("--reps", type=int, default=3, help="repetitions of every measurement")
-    ap.add_argument("--duration", type=int, default=0, help="seconds per run (default 10, "
+    ap.add_argument("--reps", type=int, default=0,
+                    help="repetitions of every measurement (default 3, 1 with --quick)")
+    ap.add_argument("--duration", type=int, default=0, help="seconds per run (default 5, "
                     "3 with --quick)")
     ap.add_argument("--conns", type=int, nargs="+", default=[16, 64, 256])
     ap.add_argument("--routes", type=int, nargs="+", default=[1, 100, 10000])
@@ -1238,7 +1248,7 @@ def main():
     ap.add_argument("--haproxy-routing", choices=["map", "acl"], default="map",
                     help="haproxy route table as one map_beg map (default) or one ACL per route")
     ap.add_argument("--peers-anyway", action="store_true",
-                    help="measure nginx/haproxy in --l4/--grpc even when Archway lacks them")
+                    help="(kept for old command lines; peers are always measured now)")
     ap.add_argument("--skip-h1", action="store_true", help="skip HTTP/1.1, latency and h2")
     ap.add_argument("--skip-routes", action="store_true", help="skip the route-table section")
     # Above the default ephemeral range (32768-60999) so that no client socket holds them.
@@ -1250,7 +1260,9 @@ def main():
     ap.add_argument("--tools", required=True)
     args = ap.parse_args()
     if not args.duration:
-        args.duration = 3 if args.quick else 10
+        args.duration = 3 if args.quick else 5
+    if not args.reps:
+        args.reps = 1 if args.quick else 3
     if os.cpu_count() < 2:
         raise SystemExit("needs at least 2 CPUs (DUT on CPU0, load on CPU1)")
     for tool in ("wrk", "h2load", "nginx", "haproxy", "taskset"):

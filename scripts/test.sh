@@ -14,4 +14,11 @@ run ctest --test-dir build-asan-ubsan --output-on-failure -j"$(nproc)" --timeout
 for t in tests/integration/test_*.py tests/golden/run_golden.py tests/conformance/run_status.py; do
   [ -f "$t" ] && run /usr/bin/python3 "$t"
 done
+# Conformance traffic replay against `archway run`. GATEWAY-HTTP always; every GATEWAY-*
+# profile (gRPC, TLS, TCP, UDP too: several more minutes) with ARCHWAY_CONFORMANCE_ALL=1.
+if [ "${ARCHWAY_CONFORMANCE_ALL:-0}" = 1 ]; then
+  run /usr/bin/python3 tests/conformance/run_traffic.py
+else
+  run /usr/bin/python3 tests/conformance/run_traffic.py --profile GATEWAY-HTTP
+fi
 exit $status

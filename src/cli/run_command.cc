@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -160,6 +161,9 @@ int runServe(const RunOptions& options) {
   translate::TranslateOptions topts;
   topts.addressPool = options.addressPool;
   topts.addressUsable = addressIsLocal;
+  // In a pod, report the pod's IP (downward API) rather than loopback in status.addresses.
+  if (const char* podIp = std::getenv("POD_IP"); options.kubernetes && podIp && *podIp)
+    topts.defaultAddress = podIp;
   uint64_t version = 0;
   auto translateAndPublish =
       [&](const api::Store& store) -> std::optional<translate::TranslateResult> {

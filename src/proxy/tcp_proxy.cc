@@ -1,6 +1,6 @@
 #include "proxy/tcp_proxy.h"
 
-#include <vector>
+#include <memory>
 
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
@@ -111,13 +111,15 @@ asio::awaitable<bool> TcpRelay::startUpstreamTls(const snapshot::Backend& backen
 
 template <typename From, typename To>
 asio::awaitable<void> TcpRelay::pump(From& from, To& to, stats::Counter* bytes) {
-  std::vector<char> buf(net::kL4BufferBytes);
+  // Not zero-filled: every byte is written by a read before it is sent.
+  auto buf = std::make_unique_for_overwrite<char[]>(net::kL4BufferBytes);
   for (;;) {
     setDeadline(net::kTcpIdleTimeout);
-    auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), kNoThrow);
+    auto [ec, n] =
+        co_await from.async_read_some(asio::buffer(buf.get(), net::kL4BufferBytes), kNoThrow);
     if (n > 0) {
       setDeadline(net::kTcpIdleTimeout);
-      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), kNoThrow);
+      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.get(), n), kNoThrow);
       if (wec) {
         abort();
         co_return;

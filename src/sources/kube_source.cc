@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -327,7 +328,12 @@ void KubeSource::runKind(size_t index) {
           sleepFor(kKubeMissingKindRetry);
           continue;
         }
-        if (gone) continue;  // pagination token expired: start over at once
+        if (gone) {
+          // The pagination token expired: start over, without spinning on a broken server.
+          sleepFor(backoff);
+          grow();
+          continue;
+        }
         if (error != lastError) spdlog::error("listing {}: {}", kind.kind, error);
         lastError = error;
         sleepFor(backoff);
@@ -347,6 +353,10 @@ void KubeSource::runKind(size_t index) {
       if (stopping_.load()) break;
       spdlog::info("watch of {} expired (410 Gone); listing again", kind.kind);
       needList = true;
+      if (!progressed) {
+        sleepFor(backoff);  // expired at once: do not relist in a tight loop
+        grow();
+      }
       continue;
     }
     if (stopping_.load()) break;

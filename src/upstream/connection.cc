@@ -14,6 +14,8 @@ namespace archway::upstream {
 
 namespace {
 
+constexpr size_t kTypicalResponseHeaders = 8;
+
 void appendHeader(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
   out.append(": ");
@@ -253,6 +255,8 @@ http::Awaitable<UpstreamError> Connection::readMore() {
 http::Awaitable<UpstreamError> Connection::readHead(http::ResponseHead& head, bool headRequest) {
   head_ = &head;
   headRequest_ = headRequest;
+  // One allocation up front instead of regrowing the list header by header.
+  head.headers.items().reserve(kTypicalResponseHeaders);
   while (!headComplete_) {
     if (pos_ >= end_) {
       if (eof_) {

@@ -30,7 +30,7 @@ def free_port():
 
 class EchoHandler(http.server.BaseHTTPRequestHandler):
     """Answers with a JSON description of the request. /status/NNN answers NNN,
-    /slow/MS sleeps first, /big/N sends N bytes chunked; Upgrade requests get a 101 and
+    /slow/MS (and /tslow/MS, /bslow/MS: routes with timeouts) sleeps first, /big/N sends N bytes chunked; Upgrade requests get a 101 and
     then every byte is echoed back."""
 
     protocol_version = "HTTP/1.1"
@@ -63,7 +63,7 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         status = 200
         if len(parts) > 2 and parts[1] == "status":
             status = int(parts[2])
-        if len(parts) > 2 and parts[1] == "slow":
+        if len(parts) > 2 and parts[1] in ("slow", "tslow", "bslow"):
             time.sleep(int(parts[2]) / 1000.0)
         if len(parts) > 2 and parts[1] == "big":
             n = int(parts[2])
@@ -176,6 +176,12 @@ spec:
     - path: {{type: PathPrefix, value: /}}
       headers: [{{name: X-Route, value: b}}]
     backendRefs: [{{name: echo-b, port: 80}}]
+  - matches: [{{path: {{type: PathPrefix, value: /tslow}}}}]
+    timeouts: {{request: 400ms}}
+    backendRefs: [{{name: echo-a, port: 80}}]
+  - matches: [{{path: {{type: PathPrefix, value: /bslow}}}}]
+    timeouts: {{backendRequest: 400ms}}
+    backendRefs: [{{name: echo-a, port: 80}}]
   - matches: [{{path: {{type: PathPrefix, value: /status}}}}, {{path: {{type: PathPrefix, value: /slow}}}}, {{path: {{type: PathPrefix, value: /ws}}}}, {{path: {{type: PathPrefix, value: /big}}}}]
     backendRefs: [{{name: echo-a, port: 80}}]
 """
@@ -411,6 +417,18 @@ class Http1Test(unittest.TestCase):
         status, headers, body = self.get("/echo/head", method="HEAD")
         self.assertEqual(status, 200)
         self.assertEqual(body, b"")
+
+    def test_route_timeouts_504_only_when_exceeded(self):
+        # request and backendRequest timeouts: a backend slower than the limit gets a 504,
+        # one well within it passes; twice each so a re-armed timer is exercised too.
+        for prefix in ("/tslow", "/bslow"):
+            for _ in range(2):
+                status, _, body = self.get(prefix + "/3000")
+                self.assertEqual(status, 504, prefix)
+                self.assertIn(b"timeout", body)
+                status, _, body = self.get(prefix + "/0")
+                self.assertEqual(status, 200, prefix)
+                self.assertEqual(json.loads(body)["path"], prefix + "/0")
 
     def test_streamed_large_response(self):
         status, _, body = self.get("/big/3000000")

@@ -62,6 +62,8 @@ class FakeKube:
         self.patches = []  # (path, body)
         self.requests = []  # (method, path)
         self.rejected = 0
+        self.fail_patches = 0  # the next N status PATCHes answer 500 (retries are expected)
+        self.failed_patches = 0
         self.expire_epoch = 0
         self.closing = False
         fake = self
@@ -219,6 +221,14 @@ class FakeKube:
             if sub != "status" or h.headers.get("Content-Type") != "application/merge-patch+json":
                 return self._status(h, 400, "BadRequest", "expected a merge patch of status")
             with self.lock:
+                if self.fail_patches > 0:
+                    self.fail_patches -= 1
+                    self.failed_patches += 1
+                    self.lock.release()
+                    try:
+                        return self._status(h, 500, "InternalError", "injected failure")
+                    finally:
+                        self.lock.acquire()
                 self.patches.append((url.path, body))
                 key = (plural, ns or "", name)
                 obj = self.objects.get(key)
