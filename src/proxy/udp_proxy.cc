@@ -75,7 +75,8 @@ void UdpListener::close() {
   lru_.clear();
 }
 
-void UdpListener::remove(const std::shared_ptr<Session>& s) {
+// By value: callers may pass the map's own shared_ptr, which erase() below destroys.
+void UdpListener::remove(std::shared_ptr<Session> s) {
   if (s->removed) return;
   s->removed = true;
   lru_.erase(s->lruPos);

@@ -42,7 +42,7 @@ class UdpListener {
   std::shared_ptr<Session> findOrCreate(const asio::ip::udp::endpoint& client,
                                         const std::shared_ptr<const runtime::RuntimeConfig>& config,
                                         stats::ListenerStats* stats);
-  void remove(const std::shared_ptr<Session>& session);
+  void remove(std::shared_ptr<Session> session);  // by value: see udp_proxy.cc
 
   runtime::Worker& worker_;
   runtime::PortKey key_;
