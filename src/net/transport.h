@@ -22,7 +22,8 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // Reads at least one byte; an error (eof included) otherwise.
-  virtual asio::awaitable<std::pair<std::error_code, size_t>> readSome(asio::mutable_buffer buf) = 0;
+  virtual asio::awaitable<std::pair<std::error_code, size_t>> readSome(
+      asio::mutable_buffer buf) = 0;
   virtual asio::awaitable<std::error_code> writeAll(std::span<const asio::const_buffer> bufs) = 0;
   // Cancels pending reads and writes (deadlines).
   virtual void cancel() = 0;
@@ -36,13 +37,13 @@ class TcpTransport final : public Transport {
  public:
   explicit TcpTransport(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
   asio::awaitable<std::pair<std::error_code, size_t>> readSome(asio::mutable_buffer buf) override {
-    auto [ec, n] = co_await socket_.async_read_some(
-        buf, asio::experimental::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await socket_.async_read_some(buf, asio::experimental::as_tuple(asio::use_awaitable));
     co_return std::make_pair(ec, n);
   }
   asio::awaitable<std::error_code> writeAll(std::span<const asio::const_buffer> bufs) override {
-    auto [ec, n] =
-        co_await asio::async_write(socket_, bufs, asio::experimental::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await asio::async_write(socket_, bufs,
+                                              asio::experimental::as_tuple(asio::use_awaitable));
     (void)n;
     co_return ec;
   }

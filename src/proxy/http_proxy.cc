@@ -3,11 +3,11 @@
 #include <chrono>
 #include <cstdint>
 
+#include <fmt/chrono.h>
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/steady_timer.hpp>
-#include <fmt/chrono.h>
-#include <fmt/format.h>
 
 #include "filters/filters.h"
 #include "http/grpc/status.h"
@@ -79,8 +79,7 @@ class Alarm {
 };
 
 bool idempotent(std::string_view m) {
-  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" ||
-         m == "TRACE";
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
 
 bool retryable(const snapshot::RetryPolicy& p, int status) {
@@ -140,7 +139,8 @@ http::Awaitable<void> HttpProxy::serve(http::ServerStream& stream,
   }
   // HTTPS listener isolation: the Host must belong to the listener the TLS server name
   // chose (its certificate and client validation applied), else 421 Misdirected Request.
-  if (const std::string& sni = stream.connection().sni; !sni.empty() && port->listeners.size() > 1) {
+  if (const std::string& sni = stream.connection().sni;
+      !sni.empty() && port->listeners.size() > 1) {
     if (port->selector.select(sni) != li) {
       co_await reply(x, 421, "misdirected request: host does not belong to the TLS server name\n");
       finish(x);
@@ -260,8 +260,8 @@ void HttpProxy::startMirror(Exchange& x, const runtime::CompiledFilter& cf) {
   if (cf.mirrorBackend < 0 || m.denominator == 0 || m.numerator == 0) return;
   if (m.numerator < m.denominator && worker_.random() % m.denominator >= m.numerator) return;
   // The body is read before mirrors start (see runRule), so the copy is complete.
-  asio::co_spawn(worker_.io(),
-                 mirror(x.config, cf.mirrorBackend, x.stream.request(), x.body), asio::detached);
+  asio::co_spawn(worker_.io(), mirror(x.config, cf.mirrorBackend, x.stream.request(), x.body),
+                 asio::detached);
 }
 
 http::Awaitable<void> HttpProxy::mirror(std::shared_ptr<const runtime::RuntimeConfig> config,
@@ -308,8 +308,7 @@ http::Awaitable<void> HttpProxy::runRule(Exchange& x) {
   http::RequestHead& req = x.stream.request();
   // Mirrors need the body; read it up front only when the rule mirrors.
   bool mirrors = false;
-  for (const auto& f : rule.filters)
-    mirrors |= f.filter->type == Type::kRequestMirror;
+  for (const auto& f : rule.filters) mirrors |= f.filter->type == Type::kRequestMirror;
   for (const auto& f : rule.filters) {
     if (f.filter->type == Type::kRequestMirror && req.hasBody && !x.bodyRead) {
       auto r = co_await x.stream.readBody(x.body);
@@ -399,7 +398,8 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
   std::string upgrade = x.stream.upgradeRequested() ? req.upgrade : std::string();
 
   Alarm requestAlarm(worker_.io());
-  if (rule.requestTimeout && rule.requestTimeout->count() > 0) requestAlarm.arm(*rule.requestTimeout);
+  if (rule.requestTimeout && rule.requestTimeout->count() > 0)
+    requestAlarm.arm(*rule.requestTimeout);
   Alarm tryAlarm(worker_.io());
 
   size_t failedEndpoint = SIZE_MAX;
@@ -556,7 +556,7 @@ void HttpProxy::finish(Exchange& x) {
   const http::RequestHead& req = x.stream.request();
   std::string& out = log.line();
   auto now = std::chrono::system_clock::now();
-  out += fmt::format("{{\"time\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"client\":", 
+  out += fmt::format("{{\"time\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"client\":",
                      std::chrono::floor<std::chrono::seconds>(now));
   runtime::appendJsonString(out, x.stream.connection().remoteAddress);
   out += ",\"method\":";
@@ -602,7 +602,8 @@ http::Awaitable<void> HttpProxy::forwardH2(Exchange& x, const runtime::CompiledB
 
   // The request deadline: the route's, shortened by the client's grpc-timeout.
   std::optional<Clock::duration> requestTimeout;
-  if (rule.requestTimeout && rule.requestTimeout->count() > 0) requestTimeout = *rule.requestTimeout;
+  if (rule.requestTimeout && rule.requestTimeout->count() > 0)
+    requestTimeout = *rule.requestTimeout;
   if (x.grpc) {
     if (const std::string* t = req.headers.get("grpc-timeout")) {
       if (auto d = http::grpc::parseTimeout(*t)) {

@@ -176,7 +176,8 @@ bool RouteTable::conditionsMatch(const snapshot::HttpMatch& m,
         rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
         size_t eq = pair.find('=');
         std::string_view name = pair.substr(0, eq);
-        std::string_view val = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+        std::string_view val =
+            eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
         if (decodeQueryComponent(name) == qm.name) value = decodeQueryComponent(val);
       }
       if (!value) return false;
@@ -190,8 +191,7 @@ bool RouteTable::conditionsMatch(const snapshot::HttpMatch& m,
   return true;
 }
 
-int RouteTable::matchIn(const PathIndex& index, const http::RequestHead& request,
-                        bool grpc) const {
+int RouteTable::matchIn(const PathIndex& index, const http::RequestHead& request, bool grpc) const {
   if (index.empty) return -1;
   const auto& entries = *entries_;
   uint32_t best = UINT32_MAX;

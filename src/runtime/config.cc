@@ -15,7 +15,8 @@ struct Builder {
 
   int32_t backend(const std::shared_ptr<const snapshot::Backend>& b) {
     if (!b) return -1;
-    auto [it, inserted] = backendIndex.try_emplace(b.get(), static_cast<int32_t>(cfg.backends.size()));
+    auto [it, inserted] =
+        backendIndex.try_emplace(b.get(), static_cast<int32_t>(cfg.backends.size()));
     if (inserted) cfg.backends.push_back(b);
     return it->second;
   }
@@ -32,8 +33,8 @@ struct Builder {
         if (!c.plugin) {
           if (c.error.empty()) c.error = "filter plugin rejected its configuration";
           cfg.problems.push_back(fmt::format("{}: ExtensionRef {}/{} {}: {}", where,
-                                             f.extension.group, f.extension.kind,
-                                             f.extension.name, c.error));
+                                             f.extension.group, f.extension.kind, f.extension.name,
+                                             c.error));
         }
       } else if (f.type == snapshot::HttpFilter::Type::kRequestMirror) {
         c.mirrorBackend = backend(f.mirror.backend);
@@ -49,7 +50,8 @@ struct Builder {
     CompiledRule c;
     c.rule = r.get();
     c.index = static_cast<uint32_t>(cfg.rules.size());
-    std::string where = fmt::format("HTTPRoute {}/{} rule {}", r->routeNs, r->routeName, r->ruleIndex);
+    std::string where =
+        fmt::format("HTTPRoute {}/{} rule {}", r->routeNs, r->routeName, r->ruleIndex);
     c.filters = filters(r->filters, where);
     for (const auto& wb : r->backends) {
       CompiledBackendRef ref;
@@ -68,7 +70,8 @@ struct Builder {
 }  // namespace
 
 std::shared_ptr<const RuntimeConfig> RuntimeConfig::compile(
-    std::shared_ptr<const snapshot::Snapshot> snap, const std::vector<stats::WorkerStats*>& workers) {
+    std::shared_ptr<const snapshot::Snapshot> snap,
+    const std::vector<stats::WorkerStats*>& workers) {
   auto cfg = std::make_shared<RuntimeConfig>();
   cfg->snapshot = snap;
   Builder b{*cfg, {}, {}};
@@ -101,7 +104,8 @@ std::shared_ptr<const RuntimeConfig> RuntimeConfig::compile(
   for (auto* ws : workers) {
     auto state = std::make_unique<WorkerState>();
     state->swrr.resize(cfg->rules.size());
-    for (size_t i = 0; i < cfg->rules.size(); ++i) state->swrr[i].assign(cfg->rules[i].backends.size(), 0);
+    for (size_t i = 0; i < cfg->rules.size(); ++i)
+      state->swrr[i].assign(cfg->rules[i].backends.size(), 0);
     state->backends.resize(cfg->backends.size());
     for (size_t i = 0; i < cfg->backends.size(); ++i) {
       state->backends[i].stats = ws->backend(cfg->backends[i]->id);

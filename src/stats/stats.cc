@@ -132,7 +132,8 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& workers) {
   out += "# HELP archway_downstream_connections_active Open client connections.\n";
   out += "# TYPE archway_downstream_connections_active gauge\n";
   out += fmt::format("archway_downstream_connections_active {}\n", active);
-  out += "# HELP archway_downstream_connections_rejected_total Connections refused over the limit.\n";
+  out +=
+      "# HELP archway_downstream_connections_rejected_total Connections refused over the limit.\n";
   out += "# TYPE archway_downstream_connections_rejected_total counter\n";
   out += fmt::format("archway_downstream_connections_rejected_total {}\n", rejected);
   out += "# HELP archway_bad_requests_total Malformed or oversized requests (400/408/413/431).\n";
@@ -148,7 +149,8 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& workers) {
     if (l.connections)
       out += fmt::format("archway_listener_connections_total{{{}}} {}\n", listenerLabels(k),
                          l.connections);
-  out += "# HELP archway_listener_active_connections Open connections (UDP: sessions) per listener.\n";
+  out +=
+      "# HELP archway_listener_active_connections Open connections (UDP: sessions) per listener.\n";
   out += "# TYPE archway_listener_active_connections gauge\n";
   for (const auto& [k, l] : ls)
     if (l.connections)
@@ -166,13 +168,17 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& workers) {
     if (l.bytesIn || l.bytesOut)
       out += fmt::format("archway_listener_sent_bytes_total{{{}}} {}\n", listenerLabels(k),
                          l.bytesOut);
-  out += "# HELP archway_listener_tls_handshake_failures_total Bad ClientHellos and failed handshakes.\n";
+  out +=
+      "# HELP archway_listener_tls_handshake_failures_total Bad ClientHellos and failed "
+      "handshakes.\n";
   out += "# TYPE archway_listener_tls_handshake_failures_total counter\n";
   for (const auto& [k, l] : ls)
     if (l.handshakeFailures)
       out += fmt::format("archway_listener_tls_handshake_failures_total{{{}}} {}\n",
                          listenerLabels(k), l.handshakeFailures);
-  out += "# HELP archway_listener_l4_no_route_total L4 connections or datagrams without a route or backend.\n";
+  out +=
+      "# HELP archway_listener_l4_no_route_total L4 connections or datagrams without a route or "
+      "backend.\n";
   out += "# TYPE archway_listener_l4_no_route_total counter\n";
   for (const auto& [k, l] : ls)
     if (l.noRoute)

@@ -24,9 +24,8 @@ inline uint64_t get(const Counter& c) { return c.load(std::memory_order_relaxed)
 
 // Latency histogram with fixed bucket bounds in seconds (Prometheus "le").
 struct Histogram {
-  static constexpr std::array<double, 14> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                     0.025,  0.05,  0.1,    0.25,  0.5,
-                                                     1,      2.5,   5,      10};
+  static constexpr std::array<double, 14> kBounds = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   std::array<Counter, kBounds.size() + 1> buckets{};  // last = +Inf
   Counter sumMicros{0};
   Counter count{0};
@@ -42,8 +41,8 @@ struct ListenerStats {
   Counter connections{0};  // accepted (UDP: sessions created)
   Counter activeConnections{0};
   // L4 (TCP, TLS passthrough/terminate, UDP) relayed payload bytes.
-  Counter bytesReceived{0};  // from clients
-  Counter bytesSent{0};      // to clients
+  Counter bytesReceived{0};      // from clients
+  Counter bytesSent{0};          // to clients
   Counter handshakeFailures{0};  // ClientHello garbage/timeout, TLS handshake errors
   Counter noRoute{0};            // L4 connections/datagrams with no route or backend
   Counter requests{0};

@@ -40,7 +40,8 @@ const llhttp_settings_t* Connection::settings() {
 }
 
 Connection::Connection(asio::io_context& io, runtime::TimedList* timers, stats::BackendStats* stats)
-    : transport_(std::make_unique<net::ByteStream>(asio::ip::tcp::socket(io))), stats_(stats),
+    : transport_(std::make_unique<net::ByteStream>(asio::ip::tcp::socket(io))),
+      stats_(stats),
       buf_(net::kUpstreamReadBuffer) {
   link(timers);
   llhttp_init(&parser_, HTTP_RESPONSE, settings());
@@ -88,7 +89,7 @@ http::Awaitable<std::error_code> Connection::connect(const asio::ip::tcp::endpoi
 }
 
 http::Awaitable<std::error_code> Connection::startTls(asio::ssl::context& ctx,
-                                                     const snapshot::BackendTls& tls) {
+                                                      const snapshot::BackendTls& tls) {
   auto& stream = transport_->attachTls(ctx);
   if (!tls::configureClient(stream.native_handle(), tls)) co_return asio::error::invalid_argument;
   setDeadline(net::kUpstreamConnectTimeout);
@@ -131,7 +132,8 @@ http::Awaitable<UpstreamError> Connection::writeRequest(const http::RequestHead&
     appendHeader(wbuf_, "upgrade", upgrade);
   }
   wbuf_.append("\r\n");
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(wbuf_), asio::buffer(body.data(), body.size())};
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(wbuf_),
+                                         asio::buffer(body.data(), body.size())};
   setDeadline(net::kUpstreamReadTimeout);
   auto [ec, n] = co_await asio::async_write(*transport_, bufs, http::kNoThrow);
   clearDeadline();
@@ -231,7 +233,8 @@ bool Connection::execute() {
 
 http::Awaitable<UpstreamError> Connection::readMore() {
   setDeadline(net::kUpstreamReadTimeout);
-  auto [ec, n] = co_await transport_->async_read_some(asio::buffer(buf_.data(), buf_.size()), http::kNoThrow);
+  auto [ec, n] =
+      co_await transport_->async_read_some(asio::buffer(buf_.data(), buf_.size()), http::kNoThrow);
   clearDeadline();
   if (timedOut_) {
     failed_ = true;
@@ -358,7 +361,7 @@ http::Awaitable<std::unique_ptr<Connection>> Pool::acquire(stats::BackendStats* 
   while (!idle_.empty()) {
     std::unique_ptr<Connection> c = std::move(idle_.back());
     idle_.pop_back();
-    if (!c->socket().is_open()) continue;  // idled out or closed
+    if (!c->socket().is_open()) continue;                          // idled out or closed
     if (!idleSocketUsable(c->socket().native_handle())) continue;  // the peer closed it meanwhile
     c->clearDeadline();
     c->reused = true;

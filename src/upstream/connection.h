@@ -48,7 +48,8 @@ class Connection : public runtime::Timed {
 
   http::Awaitable<std::error_code> connect(const asio::ip::tcp::endpoint& ep);
   // TLS to the backend (BackendTLSPolicy) after connect(): SNI, verification, handshake.
-  http::Awaitable<std::error_code> startTls(asio::ssl::context& ctx, const snapshot::BackendTls& tls);
+  http::Awaitable<std::error_code> startTls(asio::ssl::context& ctx,
+                                            const snapshot::BackendTls& tls);
 
   // Sends the request. `upgrade` non-empty adds "connection: upgrade" + "upgrade: <v>".
   http::Awaitable<UpstreamError> writeRequest(const http::RequestHead& request,

@@ -2,10 +2,10 @@
 
 #include <charconv>
 
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/write.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/write.hpp>
 
 #include "net/limits.h"
 #include "proxy/http_proxy.h"
@@ -28,10 +28,10 @@ std::string_view trim(std::string_view s) {
 }
 
 bool isHostChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' ||
-         c == '%' || c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' ||
-         c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' || c == '%' ||
+         c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' ||
+         c == '+' || c == ',' || c == ';' || c == '=';
 }
 
 void appendHeader(std::string& out, std::string_view name, std::string_view value) {
@@ -60,11 +60,15 @@ const llhttp_settings_t* ServerConnection::settings() {
 
 ServerConnection::ServerConnection(runtime::Worker& worker, asio::ip::tcp::socket socket,
                                    runtime::PortKey key)
-    : ServerConnection(worker, std::make_unique<net::ByteStream>(std::move(socket)), std::move(key)) {}
+    : ServerConnection(worker, std::make_unique<net::ByteStream>(std::move(socket)),
+                       std::move(key)) {}
 
 ServerConnection::ServerConnection(runtime::Worker& worker,
                                    std::unique_ptr<net::ByteStream> transport, runtime::PortKey key)
-    : worker_(worker), transport_(std::move(transport)), socket_(*transport_), key_(std::move(key)),
+    : worker_(worker),
+      transport_(std::move(transport)),
+      socket_(*transport_),
+      key_(std::move(key)),
       buf_(net::kDownstreamReadBuffer) {
   if (socket_.secure()) {
     info_.scheme = "https";
@@ -411,7 +415,8 @@ Awaitable<BodyResult> ServerConnection::readBody(std::string& out) {
     continueSent_ = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::const_buffer b(kContinue.data(), kContinue.size());
-    if (!co_await writeAll(std::span<const asio::const_buffer>(&b, 1))) co_return BodyResult::kError;
+    if (!co_await writeAll(std::span<const asio::const_buffer>(&b, 1)))
+      co_return BodyResult::kError;
   }
   while (!messageComplete_) {
     if (pos_ < end_) {
@@ -511,7 +516,8 @@ Awaitable<bool> ServerConnection::sendHead(ResponseHead& head, bool endStream) {
   co_return true;
 }
 
-Awaitable<bool> ServerConnection::sendBody(std::span<const asio::const_buffer> data, bool endStream) {
+Awaitable<bool> ServerConnection::sendBody(std::span<const asio::const_buffer> data,
+                                           bool endStream) {
   if (responseComplete_) co_return true;  // e.g. HEAD: the body is not sent
   iov_.clear();
   if (headPending_) {
@@ -571,10 +577,12 @@ Awaitable<void> ServerConnection::tunnel(asio::ip::tcp::socket& upstream,
     iov_.emplace_back(wbuf_.data(), wbuf_.size());
     headPending_ = false;
   }
-  if (!upstreamLeftover.empty()) iov_.emplace_back(upstreamLeftover.data(), upstreamLeftover.size());
+  if (!upstreamLeftover.empty())
+    iov_.emplace_back(upstreamLeftover.data(), upstreamLeftover.size());
   if (!iov_.empty() && !co_await writeAll(std::span<const asio::const_buffer>(iov_))) co_return;
   if (pos_ < end_) {
-    auto [ec, n] = co_await asio::async_write(upstream, asio::buffer(buf_.data() + pos_, end_ - pos_), kNoThrow);
+    auto [ec, n] = co_await asio::async_write(
+        upstream, asio::buffer(buf_.data() + pos_, end_ - pos_), kNoThrow);
     pos_ = end_;
     if (ec) co_return;
   }
