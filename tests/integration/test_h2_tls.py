@@ -176,9 +176,12 @@ class H2TlsTest(unittest.TestCase):
         self.assertEqual(echo["host"], "a.example.com")
         self.assertEqual(echo["headers"].get("X-Forwarded-Proto"), ["https"])
         # Same connection, h2c upstream, and a body both ways.
+        # The body is larger than the first buffer: it streams, and the length the client
+        # declared is what the backend sees.
         payload = b"y" * 100000
-        headers, body, _, _ = c.response(c.request("/h2c/post", method="POST", body=payload,
-                                                   authority="a.example.com", scheme="https"))
+        headers, body, _, _ = c.response(c.request(
+            "/h2c/post", method="POST", body=payload, authority="a.example.com",
+            scheme="https", headers=[("content-length", str(len(payload)))]))
         self.assertEqual(headers[":status"], "200")
         echo = json.loads(body)
         self.assertEqual(echo["proto"], "HTTP/2.0")
