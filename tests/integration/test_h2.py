@@ -97,12 +97,12 @@ spec:
 
 
 class Archway:
-    def __init__(self, manifest_dir, admin_port, workers=2):
+    def __init__(self, manifest_dir, admin_port, workers=2, extra_args=()):
         self.admin_port = admin_port
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [BIN, "run", "-f", manifest_dir, "--workers", str(workers),
-             "--admin-address", f"127.0.0.1:{admin_port}"],
+             "--admin-address", f"127.0.0.1:{admin_port}"] + list(extra_args),
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while time.time() < deadline:
