@@ -74,11 +74,14 @@ Awaitable<BodyResult> Stream::readBodySome(std::string& out, bool& end, bool wai
         out.append(body_);
       }
       body_.clear();
-      // The client may send as much again: back-pressure is the caller's pace.
-      if (!closed_ && !conn_.closing_) {
+      // The client may send as much again: back-pressure is the caller's pace. (A closed
+      // stream's bytes still count against the connection window.)
+      if (closed_) {
+        nghttp2_session_consume_connection(conn_.session(), n);
+      } else {
         nghttp2_session_consume(conn_.session(), id_, n);
-        conn_.wantWrite();
       }
+      conn_.wantWrite();
       end = requestComplete_;
       co_return BodyResult::kOk;
     }
