@@ -138,6 +138,11 @@ spec:
   - matches: [{path: {type: PathPrefix, value: /fail}}]
     retry: {codes: [500], attempts: 1}
     backendRefs: [{name: sink, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /mirrored}}]
+    filters:
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: mirror, port: 80}}
+    backendRefs: [{name: sink, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /timed}}]
     timeouts: {request: 1s}
     backendRefs: [{name: sink, port: 80}]
@@ -182,11 +187,13 @@ class StreamingTest(unittest.TestCase):
         if not shutil.which("curl"):
             raise unittest.SkipTest("curl not installed")
         cls.sink = SinkBackend()
+        cls.mirror = SinkBackend()
         cls.dir = tempfile.mkdtemp(prefix="archway-streaming-")
         cls.port = free_port()
         with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
             f.write(gateway_yaml(cls.port))
             f.write(service_yaml("sink", cls.sink.port))
+            f.write(service_yaml("mirror", cls.mirror.port))
             f.write(routes_yaml())
         cls.gw = Archway(cls.dir, free_port(),
                          extra_args=["--max-request-body-bytes", str(LIMIT)])
@@ -199,6 +206,7 @@ class StreamingTest(unittest.TestCase):
     def tearDownClass(cls):
         rc = cls.gw.stop()
         cls.sink.stop()
+        cls.mirror.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
         if rc not in (0, None):
             raise AssertionError("archway exited with %s:\n%s" % (rc, cls.gw.output()))
@@ -345,6 +353,25 @@ class StreamingTest(unittest.TestCase):
         self.assertEqual(status, 500)
         self.assertEqual(json.loads(resp)["bytes"], len(body))
         self.assertEqual(self.sink.count("/fail/big"), 1)
+
+    def test_mirrors_get_small_bodies_and_skip_streamed_ones(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+        try:
+            body = self.big[:MIB]
+            for path, b in (("/mirrored/small", b"tiny"), ("/mirrored/big", body),
+                            ("/mirrored/after", b"tiny")):
+                s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                          % (path.encode(), len(b)) + b)
+                status, _, resp = read_response(s)
+                self.assertEqual(status, 200)
+                self.assertEqual(json.loads(resp)["sha256"], sha(b))
+        finally:
+            s.close()
+        # The small bodies fit the first buffer: mirrored whole. The streamed one is
+        # not mirrored (the later small one arrived, the big one never did).
+        self.assertEqual(self.mirror.wait_seen("/mirrored/small"), [True])
+        self.assertEqual(self.mirror.wait_seen("/mirrored/after"), [True])
+        self.assertEqual(self.mirror.count("/mirrored/big"), 0)
 
     def test_request_timeout_stops_a_stalled_upload(self):
         # Half the body, then silence: the route's 1 s request timeout answers 504.
