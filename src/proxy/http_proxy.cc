@@ -373,7 +373,10 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     co_return;
   }
   http::RequestHead& req = x.stream.request();
-  if (!co_await prefetchBody(x)) co_return;
+  if (req.hasBody && !x.bodyRead) {  // no coroutine frame for the common bodiless request
+    bool ok = co_await prefetchBody(x);
+    if (!ok) co_return;
+  }
   // X-Forwarded-*: append the client to XFF; proto describes the client's connection
   // (X-Forwarded-Host is set in serve(), before filters can rewrite the authority).
   const auto& conn = x.stream.connection();
