@@ -62,6 +62,14 @@ std::string renderStatus(const api::Store& store, const translate::TranslateResu
     if (!o->ns.empty()) md["namespace"] = o->ns;
     item["metadata"] = md;
     if (o->body.contains("spec")) item["spec"] = o->body["spec"];
+    if (o->rejectedChange) {
+      // The newer version that failed validation; spec and status are the served version's.
+      api::Json rc = {{"errors", o->rejectedChange->errors}};
+      if (!o->rejectedChange->location.file.empty())
+        rc["location"] = o->rejectedChange->location.format();
+      if (o->rejectedChange->generation > 0) rc["generation"] = o->rejectedChange->generation;
+      item["rejectedChange"] = std::move(rc);
+    }
     auto st = result.statuses.find(api::keyOf(*o));
     if (st != result.statuses.end()) {
       item["status"] = st->second;
