@@ -78,6 +78,8 @@ class Alarm {
   std::shared_ptr<State> state_;
 };
 
+// RFC 9110 §9.2.2 idempotent methods: the only ones replayed once the request was sent
+// (after a timeout or a connection error); before it was sent any method moves on.
 bool idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
@@ -469,8 +471,10 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
         co_await reply(x, 504, "upstream request timeout\n");
         co_return;
       }
-      bool canRetry = retry && tries < maxTries &&
-                      (timedOut || (retry->retryConnectionErrors && idempotent(req.method)));
+      // The request went out: only an idempotent method may be replayed (a POST that timed
+      // out may have been processed; sending it again could apply it twice).
+      bool canRetry = retry && tries < maxTries && idempotent(req.method) &&
+                      (timedOut || retry->retryConnectionErrors);
       if (canRetry) {
         stats::inc(bs.stats->retries);
         if (retry->backoff.count() > 0) {
@@ -666,8 +670,10 @@ http::Awaitable<void> HttpProxy::forwardH2(Exchange& x, const runtime::CompiledB
         co_await reply(x, 504, "upstream request timeout\n");
         co_return;
       }
-      bool canRetry = retry && tries < maxTries &&
-                      (timedOut || (retry->retryConnectionErrors && idempotent(req.method)));
+      // The request went out: only an idempotent method may be replayed (a POST that timed
+      // out may have been processed; sending it again could apply it twice).
+      bool canRetry = retry && tries < maxTries && idempotent(req.method) &&
+                      (timedOut || retry->retryConnectionErrors);
       if (canRetry) {
         stats::inc(bs.stats->retries);
         continue;

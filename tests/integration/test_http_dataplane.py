@@ -419,6 +419,20 @@ class DataPlaneTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(self.good.count("/backend-timeout/x"), 2)  # try + 1 retry
 
+    def test_backend_request_timeout_not_retried_for_post(self):
+        # The POST reached the backend before timing out: it may have been processed, so it
+        # is never sent again. An idempotent PUT is retried like the GET above.
+        status, _, _ = request(self.port, "POST", "/backend-timeout/post?slow=1000", body=b"once")
+        self.assertEqual(status, 504)
+        self.assertEqual(self.good.count("/backend-timeout/post"), 1)
+        status, _, _ = request(self.port, "PUT", "/backend-timeout/put?slow=1000", body=b"twice")
+        self.assertEqual(status, 504)
+        deadline = time.time() + 10
+        while self.good.count("/backend-timeout/put") < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.good.count("/backend-timeout/put"), 2)  # try + 1 retry
+        self.assertEqual(self.good.count("/backend-timeout/post"), 1)
+
     def test_no_ready_endpoints_503(self):
         status, _, _ = request(self.port, "GET", "/notready/x")
         self.assertEqual(status, 503)
