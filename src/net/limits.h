@@ -36,6 +36,13 @@ inline constexpr uint32_t kMaxRequestsPerConnection = 10000;
 // Downstream connections across all workers. Envoy edge guidance 50000 global; HAProxy
 // maxconn (default derived from ulimit); nginx worker_connections 512 per worker.
 inline constexpr uint32_t kMaxDownstreamConnections = 50000;
+// Lingering close: after our last response, keep reading (and dropping) what the client
+// still sends for this long / this many bytes, so unread request bytes do not turn our
+// close into a RST that destroys the response; also the wait for a TLS client's
+// close_notify. nginx lingering_time 30 s / lingering_timeout 5 s; Envoy
+// delayed_close_timeout 1 s.
+inline constexpr milliseconds kLingerTimeout = seconds(2);
+inline constexpr size_t kLingerMaxBytes = 2 * kMaxRequestBodyBytes;
 // Read buffer per downstream connection (grows up to kMaxRequestHeaderBytes for heads).
 // Envoy edge guidance: 32 KiB per-connection buffer limit; nginx 1 KiB then 8 KiB.
 inline constexpr size_t kDownstreamReadBuffer = 16 * 1024;
