@@ -771,7 +771,8 @@ class LiveChangeTest(unittest.TestCase):
             self.assertTrue(refused, "removed listener still accepts")
 
             # An invalid change (schema: unknown path match type) to one route says why in
-            # its status and in the log; everything else keeps serving.
+            # its status and in the log; the route's last good version (v2) and everything
+            # else keep serving.
             write(route_file, LIVE_ROUTE.format(ptype="Bogus", version="v3"))
             deadline = time.time() + 15
             reason = None
@@ -781,10 +782,13 @@ class LiveChangeTest(unittest.TestCase):
                     if i["kind"] == "HTTPRoute" and i["metadata"]["name"] == "live":
                         for p in i.get("status", {}).get("parents", []):
                             for cond in p.get("conditions", []):
-                                if cond["status"] == "False" and "Bogus" in cond.get("message", ""):
+                                if (cond["type"] == "PartiallyInvalid" and cond["status"] == "True"
+                                        and "Bogus" in cond.get("message", "")):
                                     reason = cond["message"]
                 time.sleep(0.1)
             self.assertIsNotNone(reason, gw.output())
+            st, h, _ = request(p1, "GET", "/probe")
+            self.assertEqual((st, h.get("x-version")), (200, "v2"))
             st, _, out = request(p1, "GET", "/other/still")
             self.assertEqual(st, 200)
             self.assertEqual(json.loads(out)["backend"], "live")
