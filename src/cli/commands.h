@@ -1,6 +1,7 @@
 // Sub-commands of the `archway` binary (DESIGN §2). Each returns the process exit code.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@ struct RunOptions {
   std::string adminAddress = "127.0.0.1:9901";
   std::string accessLog;  // empty = off
   std::string logLevel = "info";
+  uint64_t maxRequestBodyBytes = 0;  // 0 = net::kMaxRequestBodyBytes
 };
 int runServe(const RunOptions& options);
 

@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
                      "CIDR from which Gateways without spec.addresses get an address");
   runCmd->add_option("--admin-address", run.adminAddress, "Admin listener host:port");
   runCmd->add_option("--access-log", run.accessLog, "Write JSON access log lines to this file");
+  runCmd->add_option("--max-request-body-bytes", run.maxRequestBodyBytes,
+                     "Largest request body accepted (streamed; default 1 GiB)");
   runCmd->add_option("--log-level", run.logLevel, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 

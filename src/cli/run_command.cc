@@ -114,6 +114,7 @@ bool addressIsLocal(const std::string& address) {
 
 int runServe(const RunOptions& options) {
   spdlog::set_level(spdlog::level::from_str(options.logLevel));
+  if (options.maxRequestBodyBytes > 0) net::requestBodyLimit = options.maxRequestBodyBytes;
   if (options.kubernetes && !options.paths.empty()) {
     spdlog::error("archway run: give either --kubernetes or -f PATH, not both");
     return 2;

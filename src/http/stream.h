@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -43,10 +44,21 @@ class ServerStream {
   virtual RequestHead& request() = 0;
   virtual const ConnectionInfo& connection() const = 0;
 
-  // Reads the whole request body into `out` (bounded by net::kMaxRequestBodyBytes); sends
-  // "100 Continue" first when the client asked for it. Idempotent: later calls return the
-  // same result without reading again.
-  virtual Awaitable<BodyResult> readBody(std::string& out) = 0;
+  // Request body, streamed: appends the body bytes the codec holds to `out` — waiting
+  // for some when none are there and `wait` is set — and sets `end` once the body is
+  // complete (possibly together with its last bytes). The codec buffers little ahead of
+  // the caller (one read buffer for HTTP/1.1, one stream window for HTTP/2, whose window
+  // re-opens only as bytes are taken), so a slow consumer slows the client. Sends
+  // "100 Continue" first when the client asked for it (and `wait` is set). kTooLarge
+  // once net::kMaxRequestBodyBytes passed (or a Content-Length said so); kError when the
+  // client went away, stalled past net::kBodyReadTimeout, sent a malformed body, or
+  // abortBodyRead() was called.
+  virtual Awaitable<BodyResult> readBodySome(std::string& out, bool& end, bool wait) = 0;
+  // The body length the client declared (Content-Length), if any.
+  virtual std::optional<uint64_t> declaredBodyLength() const = 0;
+  // Wakes a pending readBodySome (and fails later ones) with kError: the request is
+  // being abandoned (route timeout, upstream gone).
+  virtual void abortBodyRead() = 0;
 
   // Sends the response head. `endStream` means no body follows. Returns false when the
   // client is gone.

@@ -17,13 +17,31 @@ using std::chrono::seconds;
 inline constexpr size_t kMaxRequestHeaderBytes = 60 * 1024;
 // Header fields per request. Envoy 100; HAProxy tune.http.maxhdr 101; nginx unbounded.
 inline constexpr size_t kMaxRequestHeaders = 100;
-// Request body bytes (request bodies are buffered for retries/mirrors). nginx
-// client_max_body_size 1 MiB; Envoy buffer filter unlimited by default; we allow 8 MiB -> 413.
-inline constexpr size_t kMaxRequestBodyBytes = 8 * 1024 * 1024;
+// Request bodies stream to the upstream as they arrive (flow control both ways), so the
+// limit below bounds what one request may send, not memory. A body complete within
+// kRequestBodyBufferBytes is buffered first (it can be retried and mirrored); a larger or
+// unfinished one streams (no retry once bytes went upstream; mirrors skipped).
+// nginx: client_max_body_size 1 MiB (413), buffered to disk past client_body_buffer_size
+// 8-16 KiB unless proxy_request_buffering off; HAProxy: no body limit (streams; buffers
+// only with "option http-buffer-request", up to tune.bufsize); Envoy: no limit for a
+// streamed body (buffering filters cap at their own max_request_bytes). Gateways in front
+// of uploads (images, artifacts, backups) are expected not to cut them, so the cap is a
+// generous 1 GiB: 413 when a Content-Length says more up front, a reset (HTTP/2) or close
+// (HTTP/1.1) when a body without one passes it mid-stream.
+inline constexpr uint64_t kMaxRequestBodyBytes = uint64_t{1} << 30;
+// The limit in force: `archway run --max-request-body-bytes` sets it once at start-up,
+// before any worker runs (workers only read it).
+inline uint64_t requestBodyLimit = kMaxRequestBodyBytes;
+// Bytes of a request body read before the upstream exchange starts: a body that ends
+// within it is buffered whole (retries, mirrors); past it the request streams. nginx
+// client_body_buffer_size 16 KiB; Envoy per-connection buffer 1 MiB (edge guide 32 KiB).
+// gRPC over HTTP/2 does not wait for it: streaming RPCs must flow from the first message.
+inline constexpr size_t kRequestBodyBufferBytes = 64 * 1024;
 // Time to receive a complete request head once its first byte arrived (slowloris) -> 408.
 // nginx client_header_timeout 60 s; h2o 10 s; HAProxy "timeout http-request" (a few s).
 inline constexpr milliseconds kHeaderReadTimeout = seconds(10);
-// Longest pause between two reads of a request body. nginx client_body_timeout 60 s.
+// Longest pause between two reads of a request body (also while streaming it upstream).
+// nginx client_body_timeout 60 s.
 inline constexpr milliseconds kBodyReadTimeout = seconds(60);
 // Idle keep-alive connection with no request in progress. nginx keepalive_timeout 75 s;
 // Envoy idle_timeout 1 h; h2o 10 s. We close after 60 s.
@@ -40,9 +58,10 @@ inline constexpr uint32_t kMaxDownstreamConnections = 50000;
 // still sends for this long / this many bytes, so unread request bytes do not turn our
 // close into a RST that destroys the response; also the wait for a TLS client's
 // close_notify. nginx lingering_time 30 s / lingering_timeout 5 s; Envoy
-// delayed_close_timeout 1 s.
+// delayed_close_timeout 1 s. The byte bound is far below the streamed body limit: a client
+// still uploading a large rejected body is cut off rather than drained.
 inline constexpr milliseconds kLingerTimeout = seconds(2);
-inline constexpr size_t kLingerMaxBytes = 2 * kMaxRequestBodyBytes;
+inline constexpr size_t kLingerMaxBytes = 16 * 1024 * 1024;
 // Read buffer per downstream connection (grows up to kMaxRequestHeaderBytes for heads).
 // Envoy edge guidance: 32 KiB per-connection buffer limit; nginx 1 KiB then 8 KiB.
 inline constexpr size_t kDownstreamReadBuffer = 16 * 1024;

@@ -11,6 +11,7 @@
 
 #include "filters/filters.h"
 #include "http/grpc/status.h"
+#include "http/h2/event.h"
 #include "net/limits.h"
 #include "runtime/worker.h"
 #include "upstream/connection.h"
@@ -22,61 +23,6 @@ using runtime::Clock;
 using Type = snapshot::HttpFilter::Type;
 
 namespace {
-
-// A one-shot timer that aborts the upstream connection it guards (route timeouts). The
-// state is shared with the pending handler so the Alarm may die first. It is created on
-// the first arm(): most routes have no timeout, and two allocations per request showed
-// in profiles.
-class Alarm {
- public:
-  explicit Alarm(asio::io_context& io) : io_(io) {}
-  ~Alarm() { cancel(); }
-  void arm(Clock::duration d) {
-    if (!state_) {
-      state_ = std::make_shared<State>(io_);
-      state_->target = target_;
-      state_->h2 = h2_;
-    }
-    state_->fired = false;
-    state_->timer.expires_after(d);
-    state_->timer.async_wait([s = state_](std::error_code ec) {
-      if (ec) return;
-      s->fired = true;
-      if (s->target) s->target->abortTimeout();
-      if (s->h2) s->h2->abortTimeout();
-    });
-  }
-  void cancel() {
-    target_ = nullptr;
-    h2_ = nullptr;
-    if (!state_) return;
-    state_->target = nullptr;
-    state_->h2 = nullptr;
-    state_->timer.cancel();
-  }
-  void guard(upstream::Connection* c) {
-    target_ = c;
-    if (state_) state_->target = c;
-  }
-  void guard(upstream::H2Exchange* e) {
-    h2_ = e;
-    if (state_) state_->h2 = e;
-  }
-  bool fired() const { return state_ && state_->fired; }
-
- private:
-  struct State {
-    explicit State(asio::io_context& io) : timer(io) {}
-    asio::steady_timer timer;
-    upstream::Connection* target = nullptr;
-    upstream::H2Exchange* h2 = nullptr;
-    bool fired = false;
-  };
-  asio::io_context& io_;
-  upstream::Connection* target_ = nullptr;  // kept for a later arm()
-  upstream::H2Exchange* h2_ = nullptr;
-  std::shared_ptr<State> state_;
-};
 
 // RFC 9110 §9.2.2 idempotent methods: the only ones replayed once the request was sent
 // (after a timeout or a connection error); before it was sent any method moves on.
@@ -92,6 +38,82 @@ bool retryable(const snapshot::RetryPolicy& p, int status) {
 
 }  // namespace
 
+// A one-shot timer that aborts the upstream connection it guards (route timeouts). The
+// state is shared with the pending handler so the Alarm may die first. It is created on
+// the first arm(): most routes have no timeout, and two allocations per request showed
+// in profiles.
+class HttpProxy::Alarm {
+ public:
+  explicit Alarm(asio::io_context& io) : io_(io) {}
+  ~Alarm() { cancel(); }
+  void arm(Clock::duration d) {
+    if (!state_) {
+      state_ = std::make_shared<State>(io_);
+      state_->target = target_;
+      state_->h2 = h2_;
+      state_->body = body_;
+    }
+    state_->fired = false;
+    state_->timer.expires_after(d);
+    state_->timer.async_wait([s = state_](std::error_code ec) {
+      if (ec) return;
+      s->fired = true;
+      if (s->target) s->target->abortTimeout();
+      if (s->h2) s->h2->abortTimeout();
+      if (s->body) s->body->abortBodyRead();
+    });
+  }
+  void cancel() {
+    target_ = nullptr;
+    h2_ = nullptr;
+    body_ = nullptr;
+    if (!state_) return;
+    state_->target = nullptr;
+    state_->h2 = nullptr;
+    state_->body = nullptr;
+    state_->timer.cancel();
+  }
+  void guard(upstream::Connection* c) {
+    target_ = c;
+    if (state_) state_->target = c;
+  }
+  void guard(upstream::H2Exchange* e) {
+    h2_ = e;
+    if (state_) state_->h2 = e;
+  }
+  // A streamed request body being read from the client: the deadline stops that too.
+  void guardBody(http::ServerStream* s) {
+    body_ = s;
+    if (state_) state_->body = s;
+  }
+  bool fired() const { return state_ && state_->fired; }
+
+ private:
+  struct State {
+    explicit State(asio::io_context& io) : timer(io) {}
+    asio::steady_timer timer;
+    upstream::Connection* target = nullptr;
+    upstream::H2Exchange* h2 = nullptr;
+    http::ServerStream* body = nullptr;
+    bool fired = false;
+  };
+  asio::io_context& io_;
+  upstream::Connection* target_ = nullptr;  // kept for a later arm()
+  upstream::H2Exchange* h2_ = nullptr;
+  http::ServerStream* body_ = nullptr;
+  std::shared_ptr<State> state_;
+};
+
+// The coroutine that streams a request body to an HTTP/2 upstream while the response is
+// relayed (pumpBody). `done` wakes stopPump once it returned.
+struct HttpProxy::BodyPump {
+  explicit BodyPump(asio::io_context& io) : done(io) {}
+  bool running = false;
+  bool stop = false;
+  http::BodyResult result = http::BodyResult::kOk;
+  http::h2::Event done;
+};
+
 struct HttpProxy::Exchange {
   http::ServerStream& stream;
   std::shared_ptr<const runtime::RuntimeConfig> config;
@@ -105,8 +127,12 @@ struct HttpProxy::Exchange {
   std::string host;  // lower-case, no port (for routing and logs)
   std::string originalPath;
   std::string originalAuthority;
+  // Request body: what prefetchBody read. Complete (the whole body, replayable for
+  // retries and mirrors) or the first bytes of a body that streams.
   std::string body;
   bool bodyRead = false;
+  bool bodyComplete = true;
+  bool bodyConsumed = false;  // streaming went past `body`: the request cannot be replayed
   // Response-phase work collected during the request phase, in filter order.
   std::vector<const snapshot::HeaderModifier*> responseModifiers;
   std::vector<const filters::FilterPlugin*> responsePlugins;
@@ -261,7 +287,9 @@ void HttpProxy::startMirror(Exchange& x, const runtime::CompiledFilter& cf) {
   const auto& m = cf.filter->mirror;
   if (cf.mirrorBackend < 0 || m.denominator == 0 || m.numerator == 0) return;
   if (m.numerator < m.denominator && worker_.random() % m.denominator >= m.numerator) return;
-  // The body is read before mirrors start (see runRule), so the copy is complete.
+  // A streamed body (larger than kRequestBodyBufferBytes, or gRPC not complete at once)
+  // cannot be copied without buffering it whole: such requests are not mirrored.
+  if (!x.bodyComplete) return;
   asio::co_spawn(worker_.io(), mirror(x.config, cf.mirrorBackend, x.stream.request(), x.body),
                  asio::detached);
 }
@@ -278,7 +306,7 @@ http::Awaitable<void> HttpProxy::mirror(std::shared_ptr<const runtime::RuntimeCo
     if (!h2) co_return;
     std::error_code h2ec;
     request.hasBody = !body.empty();
-    auto ex = co_await h2->start(request, std::move(body), bs.stats, &h2ec);
+    auto ex = co_await h2->start(request, std::move(body), true, std::nullopt, bs.stats, &h2ec);
     if (!ex) co_return;
     stats::inc(bs.stats->requests);
     Alarm alarm(worker_.io());
@@ -307,27 +335,14 @@ http::Awaitable<void> HttpProxy::mirror(std::shared_ptr<const runtime::RuntimeCo
 
 http::Awaitable<void> HttpProxy::runRule(Exchange& x) {
   const runtime::CompiledRule& rule = *x.rule;
-  http::RequestHead& req = x.stream.request();
-  // Mirrors need the body; read it up front only when the rule mirrors.
-  bool mirrors = false;
-  for (const auto& f : rule.filters) mirrors |= f.filter->type == Type::kRequestMirror;
   for (const auto& f : rule.filters) {
-    if (f.filter->type == Type::kRequestMirror && req.hasBody && !x.bodyRead) {
-      auto r = co_await x.stream.readBody(x.body);
-      x.bodyRead = true;
-      if (r == http::BodyResult::kTooLarge) {
-        x.stream.closeAfterResponse();
-        co_await reply(x, 413, "request body too large\n");
-        co_return;
-      }
-      if (r == http::BodyResult::kError) {
-        x.status = 400;
-        co_return;
-      }
+    // Mirrors need the body: read (the first buffer of) it before they start.
+    if (f.filter->type == Type::kRequestMirror) {
+      bool ok = co_await prefetchBody(x);
+      if (!ok) co_return;
     }
     if (co_await applyFilter(x, f)) co_return;
   }
-  (void)mirrors;
   if (rule.backends.empty()) {
     co_await reply(x, 500, "no backend for this route\n");
     co_return;
@@ -360,18 +375,9 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     co_return;
   }
   http::RequestHead& req = x.stream.request();
-  if (req.hasBody && !x.bodyRead) {
-    auto r = co_await x.stream.readBody(x.body);
-    x.bodyRead = true;
-    if (r == http::BodyResult::kTooLarge) {
-      x.stream.closeAfterResponse();
-      co_await reply(x, 413, "request body too large\n");
-      co_return;
-    }
-    if (r == http::BodyResult::kError) {
-      x.status = 400;
-      co_return;
-    }
+  if (req.hasBody && !x.bodyRead) {  // no coroutine frame for the common bodiless request
+    bool ok = co_await prefetchBody(x);
+    if (!ok) co_return;
   }
   // X-Forwarded-*: append the client to XFF; proto describes the client's connection
   // (X-Forwarded-Host is set in serve(), before filters can rewrite the authority).
@@ -449,8 +455,29 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     if (rule.backendRequestTimeout && rule.backendRequestTimeout->count() > 0)
       tryAlarm.arm(*rule.backendRequestTimeout);
     http::ResponseHead head;
-    upstream::UpstreamError err = co_await conn->writeRequest(req, x.body, upgrade);
+    upstream::UpstreamError err;
+    http::BodyResult bodyResult = http::BodyResult::kOk;
+    if (x.bodyComplete) {
+      err = co_await conn->writeRequest(req, x.body, upgrade);
+    } else {
+      requestAlarm.guardBody(&x.stream);
+      err = co_await streamBodyH1(x, *conn, bodyResult);
+      requestAlarm.guardBody(nullptr);
+      // A backend may answer (413, 401, ...) and close before taking the whole body:
+      // its response still goes to the client.
+      if (err == upstream::UpstreamError::kReset && x.bodyConsumed)
+        err = upstream::UpstreamError::kNone;
+    }
+    if (bodyResult != http::BodyResult::kOk) {
+      // The client failed mid-body: this request is over (its connection too).
+      requestAlarm.guard(static_cast<upstream::Connection*>(nullptr));
+      tryAlarm.cancel();
+      conn.reset();
+      co_await bodyFailed(x, bodyResult, requestAlarm.fired());
+      co_return;
+    }
     if (err == upstream::UpstreamError::kNone) err = co_await conn->readHead(head, headRequest);
+    bool replayable = x.bodyComplete || !x.bodyConsumed;
     if (err != upstream::UpstreamError::kNone) {
       bool timedOut = err == upstream::UpstreamError::kTimeout;
       requestAlarm.guard(static_cast<upstream::Connection*>(nullptr));
@@ -460,7 +487,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
       // A pooled socket that died under us gets one free retry, but only when the route has
       // no retry budget of its own: with a retry policy every failed send is an attempt
       // (the backend may have reset on purpose, and "attempts" bounds what it sees).
-      if (stale && !staleRetryUsed && maxTries <= 1) {
+      if (stale && !staleRetryUsed && maxTries <= 1 && replayable) {
         staleRetryUsed = true;  // a pooled socket the upstream had closed: not an attempt
         continue;
       }
@@ -473,7 +500,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
       }
       // The request went out: only an idempotent method may be replayed (a POST that timed
       // out may have been processed; sending it again could apply it twice).
-      bool canRetry = retry && tries < maxTries && idempotent(req.method) &&
+      bool canRetry = retry && tries < maxTries && replayable && idempotent(req.method) &&
                       (timedOut || retry->retryConnectionErrors);
       if (canRetry) {
         stats::inc(bs.stats->retries);
@@ -492,7 +519,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     }
     lastStatus = head.status;
     ++tries;
-    if (retry && tries < maxTries && retryable(*retry, head.status)) {
+    if (retry && tries < maxTries && replayable && retryable(*retry, head.status)) {
       requestAlarm.guard(static_cast<upstream::Connection*>(nullptr));
       tryAlarm.cancel();
       conn.reset();  // drop rather than drain the unwanted body
@@ -549,6 +576,93 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
   }
 }
 
+http::Awaitable<bool> HttpProxy::prefetchBody(Exchange& x) {
+  if (x.bodyRead) co_return true;
+  x.bodyRead = true;
+  if (!x.stream.request().hasBody) co_return true;
+  x.bodyComplete = false;
+  if (auto declared = x.stream.declaredBodyLength();
+      declared && *declared > net::requestBodyLimit) {
+    x.stream.closeAfterResponse();
+    co_await reply(x, 413, "request body too large\n");
+    co_return false;
+  }
+  // gRPC takes what already arrived and streams the rest from the first message (a
+  // client- or bidi-streaming call would deadlock waiting for more); everything else
+  // waits for the body's end or a full first buffer.
+  bool wait = !x.grpc;
+  for (;;) {
+    bool end = false;
+    http::BodyResult r = co_await x.stream.readBodySome(x.body, end, wait);
+    if (r != http::BodyResult::kOk) {
+      co_await bodyFailed(x, r, false);
+      co_return false;
+    }
+    if (end) {
+      x.bodyComplete = true;
+      co_return true;
+    }
+    if (!wait || x.body.size() >= net::kRequestBodyBufferBytes) co_return true;
+  }
+}
+
+http::Awaitable<void> HttpProxy::bodyFailed(Exchange& x, http::BodyResult r, bool timedOut) {
+  x.stream.closeAfterResponse();
+  if (timedOut) {
+    co_await reply(x, 504, "upstream request timeout\n");
+  } else if (r == http::BodyResult::kTooLarge) {
+    co_await reply(x, 413, "request body too large\n");
+  } else {
+    x.status = 400;  // the client went away or sent a bad body (the codec answered it)
+  }
+}
+
+http::Awaitable<upstream::UpstreamError> HttpProxy::streamBodyH1(Exchange& x,
+                                                                 upstream::Connection& conn,
+                                                                 http::BodyResult& result) {
+  upstream::UpstreamError err = co_await conn.writeStreamingHead(
+      x.stream.request(), x.stream.declaredBodyLength(), x.body, false);
+  if (err != upstream::UpstreamError::kNone) co_return err;
+  // From here on the body is read past what is kept: no replay.
+  x.bodyConsumed = true;
+  std::string chunk;
+  for (;;) {
+    chunk.clear();
+    bool end = false;
+    result = co_await x.stream.readBodySome(chunk, end, true);
+    if (result != http::BodyResult::kOk) co_return upstream::UpstreamError::kNone;
+    err = co_await conn.writeBody(chunk, end);
+    if (err != upstream::UpstreamError::kNone || end) co_return err;
+  }
+}
+
+http::Awaitable<void> HttpProxy::pumpBody(Exchange& x, upstream::H2Exchange& ex, BodyPump& p) {
+  std::string chunk;
+  for (;;) {
+    chunk.clear();
+    bool end = false;
+    http::BodyResult r = co_await x.stream.readBodySome(chunk, end, true);
+    if (p.stop) break;
+    if (r != http::BodyResult::kOk) {
+      p.result = r;
+      ex.abortRequest();
+      break;
+    }
+    bool written = co_await ex.writeBody(chunk, end);
+    if (!written || end) break;
+  }
+  p.running = false;
+  p.done.notify();
+}
+
+http::Awaitable<void> HttpProxy::stopPump(Exchange& x, upstream::H2Exchange* ex, BodyPump& p) {
+  if (!p.running) co_return;
+  p.stop = true;
+  x.stream.abortBodyRead();
+  if (ex) ex->abortRequest();
+  while (p.running) co_await p.done.wait();
+}
+
 void HttpProxy::finish(Exchange& x) {
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - x.start);
   if (x.listenerStats) {
@@ -602,7 +716,6 @@ http::Awaitable<void> HttpProxy::forwardH2(Exchange& x, const runtime::CompiledB
   const snapshot::HttpRule& rule = *x.rule->rule;
   const snapshot::RetryPolicy* retry = rule.retry ? &*rule.retry : nullptr;
   int maxTries = 1 + (retry ? std::max(0, retry->attempts) : 0);
-  bool headRequest = req.method == "HEAD";
 
   // The request deadline: the route's, shortened by the client's grpc-timeout.
   std::optional<Clock::duration> requestTimeout;
@@ -636,7 +749,8 @@ http::Awaitable<void> HttpProxy::forwardH2(Exchange& x, const runtime::CompiledB
     x.endpoint = &backend.endpoints[epIndex];
     std::error_code ec;
     auto tryStart = Clock::now();
-    auto ex = co_await pool->start(req, x.body, bs.stats, &ec);
+    auto ex = co_await pool->start(req, x.body, x.bodyComplete, x.stream.declaredBodyLength(),
+                                   bs.stats, &ec);
     stats::inc(bs.stats->requests);
     if (!ex) {
       ++tries;
@@ -652,64 +766,87 @@ http::Awaitable<void> HttpProxy::forwardH2(Exchange& x, const runtime::CompiledB
     tryAlarm.guard(ex.get());
     if (rule.backendRequestTimeout && rule.backendRequestTimeout->count() > 0)
       tryAlarm.arm(*rule.backendRequestTimeout);
-    http::ResponseHead head;
-    upstream::UpstreamError err = co_await ex->readHead(head);
-    if (err != upstream::UpstreamError::kNone) {
-      bool timedOut = err == upstream::UpstreamError::kTimeout;
-      bool refused = ex->refused();
-      requestAlarm.guard(static_cast<upstream::H2Exchange*>(nullptr));
-      tryAlarm.cancel();
-      ex.reset();
-      if (refused && !refusedRetryUsed) {
-        refusedRetryUsed = true;  // the backend never processed it (GOAWAY/REFUSED_STREAM)
-        continue;
-      }
-      ++tries;
-      if (timedOut) stats::inc(bs.stats->timeouts);
-      if (requestAlarm.fired()) {
-        co_await reply(x, 504, "upstream request timeout\n");
-        co_return;
-      }
-      // The request went out: only an idempotent method may be replayed (a POST that timed
-      // out may have been processed; sending it again could apply it twice).
-      bool canRetry = retry && tries < maxTries && idempotent(req.method) &&
-                      (timedOut || retry->retryConnectionErrors);
-      if (canRetry) {
-        stats::inc(bs.stats->retries);
-        continue;
-      }
-      co_await reply(x, timedOut ? 504 : 502,
-                     timedOut ? "upstream request timeout\n" : "upstream connection error\n");
-      co_return;
+    // A streamed body flows in its own coroutine while this one relays the response:
+    // gRPC bidi streams need both directions at once.
+    BodyPump pump(worker_.io());
+    if (!x.bodyComplete) {
+      x.bodyConsumed = true;
+      pump.running = true;
+      requestAlarm.guardBody(&x.stream);
+      asio::co_spawn(worker_.io(), pumpBody(x, *ex, pump), asio::detached);
+    }
+    bool again = co_await exchangeH2(x, *ex, bs, pump, requestAlarm, tryAlarm, tries,
+                                     refusedRetryUsed, tryStart);
+    requestAlarm.guard(static_cast<upstream::H2Exchange*>(nullptr));
+    requestAlarm.guardBody(nullptr);
+    tryAlarm.cancel();
+    co_await stopPump(x, ex.get(), pump);
+    ex.reset();
+    if (!again) co_return;
+  }
+}
+
+http::Awaitable<bool> HttpProxy::exchangeH2(Exchange& x, upstream::H2Exchange& ex,
+                                            runtime::WorkerState::Backend& bs, BodyPump& pump,
+                                            Alarm& requestAlarm, Alarm& tryAlarm, int& tries,
+                                            bool& refusedRetryUsed, Clock::time_point tryStart) {
+  http::RequestHead& req = x.stream.request();
+  const snapshot::HttpRule& rule = *x.rule->rule;
+  const snapshot::RetryPolicy* retry = rule.retry ? &*rule.retry : nullptr;
+  int maxTries = 1 + (retry ? std::max(0, retry->attempts) : 0);
+  bool replayable = x.bodyComplete;
+  http::ResponseHead head;
+  upstream::UpstreamError err = co_await ex.readHead(head);
+  if (err != upstream::UpstreamError::kNone) {
+    bool timedOut = err == upstream::UpstreamError::kTimeout;
+    bool refused = ex.refused();
+    if (err == upstream::UpstreamError::kDownstream || pump.result != http::BodyResult::kOk) {
+      co_await stopPump(x, &ex, pump);
+      co_await bodyFailed(x, pump.result, requestAlarm.fired());
+      co_return false;
+    }
+    if (refused && !refusedRetryUsed && replayable) {
+      refusedRetryUsed = true;  // the backend never processed it (GOAWAY/REFUSED_STREAM)
+      co_return true;
     }
     ++tries;
-    if (retry && tries < maxTries && retryable(*retry, head.status)) {
-      requestAlarm.guard(static_cast<upstream::H2Exchange*>(nullptr));
-      tryAlarm.cancel();
-      ex.reset();
+    if (timedOut) stats::inc(bs.stats->timeouts);
+    if (requestAlarm.fired()) {
+      co_await reply(x, 504, "upstream request timeout\n");
+      co_return false;
+    }
+    // The request went out: only an idempotent method may be replayed (a POST that timed
+    // out may have been processed; sending it again could apply it twice).
+    bool canRetry = retry && tries < maxTries && replayable && idempotent(req.method) &&
+                    (timedOut || retry->retryConnectionErrors);
+    if (canRetry) {
       stats::inc(bs.stats->retries);
-      continue;
+      co_return true;
     }
-    bs.stats->latency.observe(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - tryStart));
-    x.status = head.status;
-    applyResponseFilters(x, head);
-    bool noBody = ex->endedWithHead() || headRequest || head.status == 204 || head.status == 304;
-    if (head.contentLength) x.bytesOut = *head.contentLength;
-    if (!co_await x.stream.sendHead(head, noBody)) {
-      requestAlarm.guard(static_cast<upstream::H2Exchange*>(nullptr));
-      tryAlarm.cancel();
-      co_return;
-    }
-    if (!noBody) err = co_await ex->readBody(&x.stream);
-    requestAlarm.guard(static_cast<upstream::H2Exchange*>(nullptr));
-    tryAlarm.cancel();
-    if (err != upstream::UpstreamError::kNone) {
-      x.stream.closeAfterResponse();
-      if (err == upstream::UpstreamError::kTimeout) stats::inc(bs.stats->timeouts);
-    }
-    co_return;
+    co_await reply(x, timedOut ? 504 : 502,
+                   timedOut ? "upstream request timeout\n" : "upstream connection error\n");
+    co_return false;
   }
+  ++tries;
+  if (retry && tries < maxTries && replayable && retryable(*retry, head.status)) {
+    stats::inc(bs.stats->retries);
+    co_return true;
+  }
+  bs.stats->latency.observe(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - tryStart));
+  x.status = head.status;
+  applyResponseFilters(x, head);
+  bool noBody =
+      ex.endedWithHead() || req.method == "HEAD" || head.status == 204 || head.status == 304;
+  if (head.contentLength) x.bytesOut = *head.contentLength;
+  if (!co_await x.stream.sendHead(head, noBody)) co_return false;
+  if (!noBody) err = co_await ex.readBody(&x.stream);
+  if (err != upstream::UpstreamError::kNone) {
+    x.stream.closeAfterResponse();
+    if (err == upstream::UpstreamError::kTimeout) stats::inc(bs.stats->timeouts);
+  }
+  (void)tryAlarm;
+  co_return false;
 }
 
 }  // namespace archway::proxy

@@ -144,6 +144,64 @@ http::Awaitable<UpstreamError> Connection::writeRequest(const http::RequestHead&
   co_return UpstreamError::kNone;
 }
 
+http::Awaitable<UpstreamError> Connection::writeStreamingHead(const http::RequestHead& r,
+                                                              std::optional<uint64_t> length,
+                                                              std::string_view first, bool end) {
+  wbuf_.clear();
+  wbuf_.append(r.method);
+  wbuf_.push_back(' ');
+  wbuf_.append(r.path);
+  wbuf_.append(" HTTP/1.1\r\n");
+  appendHeader(wbuf_, "host", r.authority);
+  for (const auto& h : r.headers) appendHeader(wbuf_, h.name, h.value);
+  chunkedRequest_ = !length;
+  if (length) {
+    char num[24];
+    auto res = std::to_chars(num, num + sizeof(num), *length);
+    appendHeader(wbuf_, "content-length", std::string_view(num, res.ptr - num));
+  } else {
+    appendHeader(wbuf_, "transfer-encoding", "chunked");
+  }
+  wbuf_.append("\r\n");
+  setDeadline(net::kUpstreamReadTimeout);
+  auto [ec, n] = co_await asio::async_write(*transport_, asio::buffer(wbuf_), http::kNoThrow);
+  clearDeadline();
+  if (ec) {
+    failed_ = true;
+    co_return timedOut_ ? UpstreamError::kTimeout : UpstreamError::kReset;
+  }
+  if (first.empty() && !end) co_return UpstreamError::kNone;
+  co_return co_await writeBody(first, end);
+}
+
+http::Awaitable<UpstreamError> Connection::writeBody(std::string_view data, bool end) {
+  std::array<asio::const_buffer, 4> bufs;
+  size_t count = 0;
+  if (chunkedRequest_) {
+    if (!data.empty()) {
+      auto res = std::to_chars(chunkLine_, chunkLine_ + sizeof(chunkLine_) - 2, data.size(), 16);
+      *res.ptr++ = '\r';
+      *res.ptr++ = '\n';
+      bufs[count++] = asio::buffer(chunkLine_, static_cast<size_t>(res.ptr - chunkLine_));
+      bufs[count++] = asio::buffer(data.data(), data.size());
+      bufs[count++] = asio::buffer("\r\n", 2);
+    }
+    if (end) bufs[count++] = asio::buffer("0\r\n\r\n", 5);
+  } else if (!data.empty()) {
+    bufs[count++] = asio::buffer(data.data(), data.size());
+  }
+  if (count == 0) co_return UpstreamError::kNone;
+  setDeadline(net::kUpstreamReadTimeout);
+  auto [ec, n] = co_await asio::async_write(
+      *transport_, std::span<const asio::const_buffer>(bufs.data(), count), http::kNoThrow);
+  clearDeadline();
+  if (ec) {
+    failed_ = true;
+    co_return timedOut_ ? UpstreamError::kTimeout : UpstreamError::kReset;
+  }
+  co_return UpstreamError::kNone;
+}
+
 int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   auto* c = static_cast<Connection*>(p->data);
   c->headBytes_ += len;

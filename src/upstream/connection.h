@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,6 +55,14 @@ class Connection : public runtime::Timed {
   // Sends the request. `upgrade` non-empty adds "connection: upgrade" + "upgrade: <v>".
   http::Awaitable<UpstreamError> writeRequest(const http::RequestHead& request,
                                               std::string_view body, std::string_view upgrade);
+  // A streamed request body (see HttpProxy): sends the head — content-length when
+  // `length` is known, chunked transfer coding otherwise — with the body bytes read so
+  // far; writeBody sends the rest as it arrives (`end`: the body is complete). Each write
+  // completes before the next downstream read, which paces the client.
+  http::Awaitable<UpstreamError> writeStreamingHead(const http::RequestHead& request,
+                                                    std::optional<uint64_t> length,
+                                                    std::string_view first, bool end);
+  http::Awaitable<UpstreamError> writeBody(std::string_view data, bool end);
   // Reads the response head (1xx other than 101 are skipped). `headRequest`: no body follows.
   http::Awaitable<UpstreamError> readHead(http::ResponseHead& head, bool headRequest);
   // Streams the body to `sink` (null: discard). Call after readHead.
@@ -90,6 +99,8 @@ class Connection : public runtime::Timed {
   std::vector<char> buf_;
   size_t pos_ = 0, end_ = 0;
   std::string wbuf_;
+  bool chunkedRequest_ = false;  // the streamed request body uses chunked coding
+  char chunkLine_[24];
 
   http::ResponseHead* head_ = nullptr;
   bool lastWasValue_ = false;

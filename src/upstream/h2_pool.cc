@@ -33,7 +33,7 @@ bool forwardable(std::string_view name) {
 // --- H2Exchange --------------------------------------------------------------------------
 
 H2Exchange::H2Exchange(std::shared_ptr<H2Connection> conn)
-    : conn_(std::move(conn)), event_(conn_->io_) {}
+    : conn_(std::move(conn)), event_(conn_->io_), bodyEvent_(conn_->io_) {}
 
 H2Exchange::~H2Exchange() {
   if (!closed_) reset(NGHTTP2_CANCEL);
@@ -60,6 +60,39 @@ void H2Exchange::abortTimeout() {
   reset(NGHTTP2_CANCEL);
   closed_ = true;
   event_.notify();
+  bodyEvent_.notify();
+}
+
+void H2Exchange::abortRequest() {
+  if (error_ == UpstreamError::kNone) error_ = UpstreamError::kDownstream;
+  reset(NGHTTP2_CANCEL);
+  closed_ = true;
+  event_.notify();
+  bodyEvent_.notify();
+}
+
+http::Awaitable<bool> H2Exchange::writeBody(std::string_view data, bool end) {
+  if (closed_ || conn_->dead_ || bodyEnd_) co_return false;
+  if (bodyPos_ > 0) {
+    body_.erase(0, bodyPos_);
+    bodyPos_ = 0;
+  }
+  body_.append(data);
+  bodyEnd_ = end;
+  if (bodyDeferred_) {
+    bodyDeferred_ = false;
+    nghttp2_session_resume_data(conn_->session_, id_);
+  }
+  conn_->wantWrite();
+  while (!closed_ && !conn_->dead_ && body_.size() - bodyPos_ > net::kH2StreamSendBuffer) {
+    // The backend's window stayed shut this long: give up on the request.
+    bool woke = co_await bodyEvent_.waitFor(net::kUpstreamReadTimeout);
+    if (!woke) {
+      abortTimeout();
+      co_return false;
+    }
+  }
+  co_return !closed_ && !conn_->dead_;
 }
 
 ssize_t H2Exchange::readRequestBody(nghttp2_session*, int32_t streamId, uint8_t* buf, size_t length,
@@ -68,9 +101,15 @@ ssize_t H2Exchange::readRequestBody(nghttp2_session*, int32_t streamId, uint8_t*
   H2Exchange* x = c->exchangeOf(streamId);
   if (!x || x != source->ptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   size_t n = std::min(length, x->body_.size() - x->bodyPos_);
+  if (n == 0 && !x->bodyEnd_) {
+    x->bodyDeferred_ = true;  // writeBody resumes it
+    return NGHTTP2_ERR_DEFERRED;
+  }
   std::memcpy(buf, x->body_.data() + x->bodyPos_, n);
   x->bodyPos_ += n;
-  if (x->bodyPos_ == x->body_.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (x->bodyPos_ == x->body_.size() && x->bodyEnd_) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (!x->bodyEnd_ && x->body_.size() - x->bodyPos_ <= net::kH2StreamSendBuffer)
+    x->bodyEvent_.notify();
   return static_cast<ssize_t>(n);
 }
 
@@ -167,6 +206,7 @@ void H2Connection::fail(UpstreamError e) {
     x->closed_ = true;
     x->unconsumed_ = 0;
     x->event_.notify();
+    x->bodyEvent_.notify();
   }
   writeEvent_.notify();
 }
@@ -259,10 +299,13 @@ http::Awaitable<std::error_code> H2Connection::connect(const asio::ip::tcp::endp
   co_return ec;
 }
 
-std::unique_ptr<H2Exchange> H2Connection::submit(const http::RequestHead& r, std::string body) {
+std::unique_ptr<H2Exchange> H2Connection::submit(const http::RequestHead& r, std::string body,
+                                                 bool bodyComplete,
+                                                 std::optional<uint64_t> length) {
   if (!usable()) return nullptr;
   std::unique_ptr<H2Exchange> x(new H2Exchange(shared_from_this()));
   x->body_ = std::move(body);
+  x->bodyEnd_ = bodyComplete;
   std::vector<nghttp2_nv> nva;
   nva.reserve(r.headers.size() + 6);
   nva.push_back(makeNv(":method", r.method));
@@ -272,11 +315,11 @@ std::unique_ptr<H2Exchange> H2Connection::submit(const http::RequestHead& r, std
   for (const auto& h : r.headers)
     if (forwardable(h.name)) nva.push_back(makeNv(h.name, h.value));
   if (http::grpc::isGrpcRequest(r)) nva.push_back(makeNv("te", "trailers"));
-  std::string length;
-  bool withBody = r.hasBody || !x->body_.empty();
-  if (withBody) {
-    length = std::to_string(x->body_.size());
-    nva.push_back(makeNv("content-length", length));
+  std::string lengthText;
+  bool withBody = r.hasBody || !x->body_.empty() || !bodyComplete;
+  if (withBody && (bodyComplete || length)) {
+    lengthText = std::to_string(bodyComplete ? x->body_.size() : *length);
+    nva.push_back(makeNv("content-length", lengthText));
   }
   nghttp2_data_provider provider;
   provider.source.ptr = x.get();
@@ -373,6 +416,7 @@ int H2Connection::onStreamClose(nghttp2_session*, int32_t streamId, uint32_t err
     if (errorCode == NGHTTP2_REFUSED_STREAM && !x->headReady_) x->refused_ = true;
   }
   x->event_.notify();
+  x->bodyEvent_.notify();
   return 0;
 }
 
@@ -430,7 +474,8 @@ H2Pool::~H2Pool() {
 }
 
 http::Awaitable<std::unique_ptr<H2Exchange>> H2Pool::start(const http::RequestHead& request,
-                                                           std::string body,
+                                                           std::string body, bool bodyComplete,
+                                                           std::optional<uint64_t> length,
                                                            stats::BackendStats* stats,
                                                            std::error_code* error) {
   if (tls_ && !tlsContext_) {
@@ -443,7 +488,7 @@ http::Awaitable<std::unique_ptr<H2Exchange>> H2Pool::start(const http::RequestHe
     H2Connection* best = nullptr;
     for (auto& c : conns_)
       if (c->usable() && (!best || c->exchanges_.size() < best->exchanges_.size())) best = c.get();
-    if (best) co_return best->submit(request, std::move(body));
+    if (best) co_return best->submit(request, std::move(body), bodyComplete, length);
     if (conns_.size() < net::kH2MaxUpstreamConnectionsPerEndpoint) {
       auto conn = std::make_shared<H2Connection>(io_, timers_, stats);
       conns_.push_back(conn);
@@ -454,7 +499,7 @@ http::Awaitable<std::unique_ptr<H2Exchange>> H2Pool::start(const http::RequestHe
         if (error) *error = ec;
         co_return nullptr;
       }
-      co_return conn->submit(request, std::move(body));
+      co_return conn->submit(request, std::move(body), bodyComplete, length);
     }
     // Every connection is full or still connecting: wait a moment for room.
     if (runtime::Clock::now() >= deadline) {

@@ -4,6 +4,10 @@
 // connection, many streams multiplexed on it, a small set of connections per endpoint
 // per worker (H2Pool).
 //
+// Request bodies either come whole (buffered, retryable) or stream: writeBody() queues
+// bytes for the stream's data provider and waits while more than kH2StreamSendBuffer sit
+// unsent (the backend's window decides), so the client is paced by the backend.
+//
 // Flow control: response DATA is only acknowledged (WINDOW_UPDATE) once it was handed to
 // the downstream stream, so a slow client holds at most one stream window
 // (kH2UpstreamStreamWindow) of a response here.
@@ -44,6 +48,13 @@ class H2Exchange {
   // Streams DATA to `sink` (null: discard) and then trailers (sink->sendTrailers) or the
   // end of the body. Call after readHead.
   http::Awaitable<UpstreamError> readBody(http::ServerStream* sink);
+  // Streamed request body (start() with bodyComplete false): queues `data` (`end`: the
+  // body is complete) and waits until the backend took enough of it. False when the
+  // stream is gone (reset, response ended and stream closed, timeout).
+  http::Awaitable<bool> writeBody(std::string_view data, bool end);
+  // The client side of a streamed request failed: reset the stream; a pending
+  // readHead/readBody returns kDownstream.
+  void abortRequest();
   // True when the response ended with the head (no DATA, e.g. gRPC trailers-only).
   bool endedWithHead() const { return endedWithHead_; }
   // Route/gRPC deadline passed: resets the stream; waiting calls return kTimeout.
@@ -63,6 +74,8 @@ class H2Exchange {
   int32_t id_ = -1;
   std::string body_;
   size_t bodyPos_ = 0;
+  bool bodyEnd_ = true;        // body_ holds the rest of the request body
+  bool bodyDeferred_ = false;  // the data provider ran dry (NGHTTP2_ERR_DEFERRED)
   http::ResponseHead head_;
   bool headReady_ = false;
   bool interim_ = false;
@@ -75,7 +88,8 @@ class H2Exchange {
   bool endedWithHead_ = false;
   bool refused_ = false;
   UpstreamError error_ = UpstreamError::kNone;
-  http::h2::Event event_;
+  http::h2::Event event_;      // response side (one waiter: the proxy's main coroutine)
+  http::h2::Event bodyEvent_;  // request side (the body pump): room in body_, stream gone
 };
 
 class H2Connection : public runtime::Timed, public std::enable_shared_from_this<H2Connection> {
@@ -88,8 +102,11 @@ class H2Connection : public runtime::Timed, public std::enable_shared_from_this<
   http::Awaitable<std::error_code> connect(const asio::ip::tcp::endpoint& ep,
                                            asio::ssl::context* tlsContext,
                                            const snapshot::BackendTls* tls);
-  // Starts a stream; null when the connection cannot take one more.
-  std::unique_ptr<H2Exchange> submit(const http::RequestHead& request, std::string body);
+  // Starts a stream; null when the connection cannot take one more. `bodyComplete`:
+  // `body` is the whole request body; else more follows through writeBody (`length`:
+  // the declared total, sent as content-length).
+  std::unique_ptr<H2Exchange> submit(const http::RequestHead& request, std::string body,
+                                     bool bodyComplete, std::optional<uint64_t> length);
   bool usable() const;
   bool idle() const { return exchanges_.empty(); }
   void close();
@@ -136,8 +153,11 @@ class H2Pool {
          std::shared_ptr<const snapshot::BackendTls> tls = nullptr);
   ~H2Pool();
   // Opens a stream for `request` on a connection with room, connecting one if needed.
+  // `bodyComplete`/`length` as for H2Connection::submit.
   http::Awaitable<std::unique_ptr<H2Exchange>> start(const http::RequestHead& request,
-                                                     std::string body, stats::BackendStats* stats,
+                                                     std::string body, bool bodyComplete,
+                                                     std::optional<uint64_t> length,
+                                                     stats::BackendStats* stats,
                                                      std::error_code* error);
   const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """End-to-end gRPC tests of `archway run` (GRPCRoute) with python3-grpcio clients and
-servers: unary and server-streaming calls, metadata and trailers end to end, header
+servers: unary, server-streaming, client-streaming and bidirectional calls (the request
+stream flows through the gateway message by message: a chat-style call that waits for
+each reply before sending the next message completes), metadata and trailers end to end, header
 modifiers, metadata header matching, and gateway-side failures answered as gRPC status
 (unmatched -> UNIMPLEMENTED, backend down / no endpoints -> UNAVAILABLE, grpc-timeout ->
 DEADLINE_EXCEEDED). Needs $ARCHWAY_BIN (default build-asan-ubsan/archway).
 Run: /usr/bin/python3 tests/integration/test_grpc.py"""
 
+import hashlib
 import os
+import queue
 import shutil
 import sys
 import tempfile
@@ -69,11 +73,27 @@ class Backend:
             time.sleep(3)
             return b"late"
 
+        def collect(request_iterator, context):
+            # Client streaming: answers once the client half-closed.
+            n, h = 0, hashlib.sha256()
+            for m in request_iterator:
+                n += 1
+                h.update(m)
+            return b"%d:%s" % (n, h.hexdigest().encode())
+
+        def chat(request_iterator, context):
+            # Bidirectional: one reply per message, sent as soon as it arrived.
+            for m in request_iterator:
+                yield b"echo:" + m
+            context.set_trailing_metadata((("x-chat", "done"),))
+
         methods = {
             "Unary": grpc.unary_unary_rpc_method_handler(unary, IDENTITY, IDENTITY),
             "Stream": grpc.unary_stream_rpc_method_handler(stream, IDENTITY, IDENTITY),
             "Fail": grpc.unary_unary_rpc_method_handler(fail, IDENTITY, IDENTITY),
             "Slow": grpc.unary_unary_rpc_method_handler(slow, IDENTITY, IDENTITY),
+            "Collect": grpc.stream_unary_rpc_method_handler(collect, IDENTITY, IDENTITY),
+            "Chat": grpc.stream_stream_rpc_method_handler(chat, IDENTITY, IDENTITY),
         }
         return grpc.method_handlers_generic_handler(service, methods)
 
@@ -213,6 +233,70 @@ class GrpcTest(unittest.TestCase):
         for t in threads:
             t.join()
         self.assertEqual(sorted(results), sorted(b"a:%d" % i for i in range(40)))
+
+    def test_client_streaming(self):
+        # 300 KiB in 30 messages: past the gateway's first buffer and several h2 windows,
+        # so the request streams with flow control both sides of the gateway.
+        msgs = [bytes([65 + i % 26]) * 10240 for i in range(30)]
+        call = self.channel.stream_unary("/test.Echo/Collect", request_serializer=IDENTITY,
+                                         response_deserializer=IDENTITY)
+        resp = call(iter(msgs), timeout=20)
+        digest = hashlib.sha256(b"".join(msgs)).hexdigest().encode()
+        self.assertEqual(resp, b"30:" + digest)
+        # A small client stream (fits the first buffer) too.
+        self.assertEqual(call(iter([b"x", b"y"]), timeout=20),
+                         b"2:" + hashlib.sha256(b"xy").hexdigest().encode())
+
+    def test_bidi_streaming_is_interactive(self):
+        # Each message is sent only after the reply to the previous one arrived: a gateway
+        # that waits for the whole request before forwarding it deadlocks here (the call's
+        # deadline then fails the test instead of hanging it).
+        outbox = queue.Queue()
+
+        def requests():
+            while True:
+                m = outbox.get()
+                if m is None:
+                    return
+                yield m
+
+        chat = self.channel.stream_stream("/test.Echo/Chat", request_serializer=IDENTITY,
+                                          response_deserializer=IDENTITY)
+        call = chat(requests(), timeout=15)
+        try:
+            for i in range(5):
+                msg = b"hello-%d" % i
+                outbox.put(msg)
+                self.assertEqual(next(call), b"echo:" + msg)
+        finally:
+            outbox.put(None)
+        self.assertEqual(list(call), [])
+        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        self.assertEqual(dict(call.trailing_metadata()).get("x-chat"), "done")
+
+    def test_bidi_streaming_large_messages(self):
+        # Messages larger than a stream window, interleaved both ways.
+        outbox = queue.Queue()
+
+        def requests():
+            while True:
+                m = outbox.get()
+                if m is None:
+                    return
+                yield m
+
+        chat = self.channel.stream_stream("/test.Echo/Chat", request_serializer=IDENTITY,
+                                          response_deserializer=IDENTITY)
+        call = chat(requests(), timeout=20)
+        try:
+            for i in range(4):
+                msg = bytes([97 + i]) * (200 * 1024)
+                outbox.put(msg)
+                self.assertEqual(next(call), b"echo:" + msg)
+        finally:
+            outbox.put(None)
+        self.assertEqual(list(call), [])
+        self.assertEqual(call.code(), grpc.StatusCode.OK)
 
     def test_trailers_only_and_grpc_timeout_on_the_wire(self):
         # Raw HTTP/2 so the gateway, not the client library, decides the outcome.

@@ -9,6 +9,7 @@ Run: /usr/bin/python3 tests/integration/test_h2_tls.py"""
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -176,9 +177,12 @@ class H2TlsTest(unittest.TestCase):
         self.assertEqual(echo["host"], "a.example.com")
         self.assertEqual(echo["headers"].get("X-Forwarded-Proto"), ["https"])
         # Same connection, h2c upstream, and a body both ways.
+        # The body is larger than the first buffer: it streams, and the length the client
+        # declared is what the backend sees.
         payload = b"y" * 100000
-        headers, body, _, _ = c.response(c.request("/h2c/post", method="POST", body=payload,
-                                                   authority="a.example.com", scheme="https"))
+        headers, body, _, _ = c.response(c.request(
+            "/h2c/post", method="POST", body=payload, authority="a.example.com",
+            scheme="https", headers=[("content-length", str(len(payload)))]))
         self.assertEqual(headers[":status"], "200")
         echo = json.loads(body)
         self.assertEqual(echo["proto"], "HTTP/2.0")
@@ -224,6 +228,30 @@ class H2TlsTest(unittest.TestCase):
         stream = self.channel.unary_stream("/test.Echo/Stream", request_serializer=IDENTITY,
                                            response_deserializer=IDENTITY)(b"4", timeout=10)
         self.assertEqual(list(stream), [b"msg-%d" % i for i in range(4)])
+
+    def test_grpc_bidi_streaming_over_tls_both_sides(self):
+        # Interactive bidi stream through both TLS hops: each message waits for the
+        # previous reply (a buffering gateway deadlocks; the deadline fails the test).
+        outbox = queue.Queue()
+
+        def requests():
+            while True:
+                m = outbox.get()
+                if m is None:
+                    return
+                yield m
+
+        chat = self.channel.stream_stream("/test.Echo/Chat", request_serializer=IDENTITY,
+                                          response_deserializer=IDENTITY)
+        call = chat(requests(), timeout=15)
+        try:
+            for i in range(3):
+                outbox.put(b"m%d" % i)
+                self.assertEqual(next(call), b"echo:m%d" % i)
+        finally:
+            outbox.put(None)
+        self.assertEqual(list(call), [])
+        self.assertEqual(call.code(), grpc.StatusCode.OK)
 
     def test_grpc_tls_to_h2c_backend(self):
         self.assertEqual(self.unary("/test.Plain/Unary")(b"p", timeout=10), b"plain:p")

@@ -491,36 +491,13 @@ class DataPlaneTest(unittest.TestCase):
     def test_body_over_limit_413(self):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
         try:
+            # Over the (1 GiB) streaming limit by declaration: refused before any byte.
             s.sendall(b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
-                      b"Expect: 100-continue\r\n\r\n" % (9 * 1024 * 1024))
+                      b"Expect: 100-continue\r\n\r\n" % ((1 << 30) + 1))
             out = s.recv(4096)
             self.assertTrue(out.startswith(b"HTTP/1.1 413"), out[:100])
         finally:
             s.close()
-
-    def test_body_over_limit_413_chunked(self):
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
-        out = b""
-        try:
-            s.sendall(b"POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-            chunk = b"100000\r\n" + b"z" * 0x100000 + b"\r\n"
-            try:
-                for _ in range(10):
-                    s.sendall(chunk)
-            except OSError:
-                pass  # the proxy may close once it has answered
-            while True:
-                try:
-                    data = s.recv(65536)
-                except OSError:
-                    break
-                if not data:
-                    break
-                out += data
-        finally:
-            s.close()
-        self.assertTrue(out.startswith(b"HTTP/1.1 413"), out[:100])
-        self.assertEqual(self.good.count("/big"), 0)
 
     def test_chunked_both_ways(self):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=20)

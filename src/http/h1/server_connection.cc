@@ -117,6 +117,9 @@ void ServerConnection::resetRequest() {
   request_.scheme = info_.scheme;
   url_.clear();
   body_.clear();
+  bodyBytes_ = 0;
+  declaredLength_.reset();
+  bodyAborted_ = false;
   headBytes_ = 0;
   lastWasValue_ = false;
   headersComplete_ = messageComplete_ = false;
@@ -193,7 +196,8 @@ int ServerConnection::onHeadersComplete(llhttp_t* p) {
 
 int ServerConnection::onBody(llhttp_t* p, const char* at, size_t len) {
   auto* c = static_cast<ServerConnection*>(p->data);
-  if (c->body_.size() + len > net::kMaxRequestBodyBytes) {
+  c->bodyBytes_ += len;
+  if (c->bodyBytes_ > net::requestBodyLimit) {
     c->bodyTooLarge_ = true;
     c->rejectStatus_ = 413;
     return -1;
@@ -296,8 +300,10 @@ int ServerConnection::validateHead() {
   if (expectContinue_ && !r.hasBody) expectContinue_ = false;
   // A declared length over the limit is refused before any of it is read (and before a
   // 100 Continue would invite the client to send it).
-  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > net::kMaxRequestBodyBytes)
-    bodyTooLarge_ = true;
+  if (parser_.flags & F_CONTENT_LENGTH) {
+    declaredLength_ = parser_.content_length;
+    if (parser_.content_length > net::requestBodyLimit) bodyTooLarge_ = true;
+  }
   return 0;
 }
 
@@ -402,38 +408,56 @@ Awaitable<ServerConnection::HeadResult> ServerConnection::readHead() {
   }
 }
 
-Awaitable<BodyResult> ServerConnection::readBody(std::string& out) {
+Awaitable<BodyResult> ServerConnection::readBodySome(std::string& out, bool& end, bool wait) {
+  end = false;
   if (bodyTooLarge_) co_return BodyResult::kTooLarge;
-  if (!messageComplete_ && expectContinue_ && !continueSent_) {
+  if (bodyAborted_) co_return BodyResult::kError;
+  if (wait && !messageComplete_ && expectContinue_ && !continueSent_) {
     continueSent_ = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::const_buffer b(kContinue.data(), kContinue.size());
     if (!co_await writeAll(std::span<const asio::const_buffer>(&b, 1)))
       co_return BodyResult::kError;
   }
-  while (!messageComplete_) {
+  // Parsing stops after the message (llhttp pauses), so body_ never holds more than
+  // the bytes of one read: the caller's pace is the client's.
+  while (body_.empty() && !messageComplete_) {
     if (pos_ < end_) {
       int status = execute();
       if (status == 413) co_return BodyResult::kTooLarge;
       if (status != 0) {
         closeAfter_ = true;
-        co_await sendError(status);
+        if (!headSent_) co_await sendError(status);
         co_return BodyResult::kError;
       }
       continue;
     }
+    if (!wait) co_return BodyResult::kOk;
     setDeadline(net::kBodyReadTimeout);
     bool ok = co_await readSome();
     clearDeadline();
-    if (!ok) {
+    if (!ok || bodyAborted_) {
       closeAfter_ = true;
       timedOut_ = false;
       co_return BodyResult::kError;
     }
   }
-  out = std::move(body_);
+  if (out.empty()) {
+    out.swap(body_);
+  } else {
+    out.append(body_);
+  }
   body_.clear();
+  end = messageComplete_;
   co_return BodyResult::kOk;
+}
+
+void ServerConnection::abortBodyRead() {
+  if (bodyAborted_ || messageComplete_) return;
+  bodyAborted_ = true;
+  closeAfter_ = true;  // the rest of the body will not be read: no keep-alive
+  std::error_code ec;
+  socket_.cancel(ec);  // wakes a pending read
 }
 
 // --- writing -----------------------------------------------------------------------------

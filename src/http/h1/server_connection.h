@@ -40,7 +40,9 @@ class ServerConnection : public ServerStream,
   // ServerStream
   RequestHead& request() override { return request_; }
   const ConnectionInfo& connection() const override { return info_; }
-  Awaitable<BodyResult> readBody(std::string& out) override;
+  Awaitable<BodyResult> readBodySome(std::string& out, bool& end, bool wait) override;
+  std::optional<uint64_t> declaredBodyLength() const override { return declaredLength_; }
+  void abortBodyRead() override;
   Awaitable<bool> sendHead(ResponseHead& head, bool endStream) override;
   Awaitable<bool> sendBody(std::span<const asio::const_buffer> data, bool endStream) override;
   bool headSent() const override { return headSent_; }
@@ -90,7 +92,10 @@ class ServerConnection : public ServerStream,
   // Current request.
   RequestHead request_;
   std::string url_;
-  std::string body_;
+  std::string body_;  // parsed body bytes not yet taken by readBodySome (<= one read buffer)
+  uint64_t bodyBytes_ = 0;
+  std::optional<uint64_t> declaredLength_;
+  bool bodyAborted_ = false;
   size_t headBytes_ = 0;
   bool lastWasValue_ = false;
   bool headersComplete_ = false;

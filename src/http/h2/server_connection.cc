@@ -55,36 +55,72 @@ std::vector<nghttp2_nv> responseNva(const ResponseHead& head, bool headRequest,
 // --- Stream ------------------------------------------------------------------------------
 
 Stream::Stream(ServerConnection& conn, int32_t id)
-    : conn_(conn), id_(id), event_(conn.worker().io()) {
+    : conn_(conn), id_(id), event_(conn.worker().io()), bodyEvent_(conn.worker().io()) {
   request_.scheme = conn.info().scheme;
 }
 
 const ConnectionInfo& Stream::connection() const { return conn_.info(); }
 
-Awaitable<BodyResult> Stream::readBody(std::string& out) {
-  if (bodyTaken_) co_return bodyResult_;
-  bodyTaken_ = true;
-  while (!requestComplete_ && !closed_ && !bodyTooLarge_) {
-    bool woke = co_await event_.waitFor(net::kBodyReadTimeout);
+Awaitable<BodyResult> Stream::readBodySome(std::string& out, bool& end, bool wait) {
+  end = false;
+  for (;;) {
+    if (bodyTooLarge_) co_return BodyResult::kTooLarge;
+    if (bodyAborted_) co_return BodyResult::kError;
+    if (!body_.empty()) {
+      size_t n = body_.size();
+      if (out.empty()) {
+        out.swap(body_);
+      } else {
+        out.append(body_);
+      }
+      body_.clear();
+      // The client may send as much again: back-pressure is the caller's pace. (A closed
+      // stream's bytes still count against the connection window.)
+      if (closed_) {
+        nghttp2_session_consume_connection(conn_.session(), n);
+      } else {
+        nghttp2_session_consume(conn_.session(), id_, n);
+      }
+      conn_.wantWrite();
+      end = requestComplete_;
+      co_return BodyResult::kOk;
+    }
+    if (requestComplete_) {
+      end = true;
+      co_return BodyResult::kOk;
+    }
+    if (closed_ || conn_.closing_) co_return BodyResult::kError;
+    if (!wait) co_return BodyResult::kOk;
+    bool woke = co_await bodyEvent_.waitFor(net::kBodyReadTimeout);
     if (!woke) {
       if (!closed_) {
         nghttp2_submit_rst_stream(conn_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
         conn_.wantWrite();
       }
-      bodyResult_ = BodyResult::kError;
-      co_return bodyResult_;
+      bodyAborted_ = true;
+      co_return BodyResult::kError;
     }
   }
-  if (bodyTooLarge_) {
-    bodyResult_ = BodyResult::kTooLarge;
-  } else if (!requestComplete_) {
-    bodyResult_ = BodyResult::kError;
-  } else {
-    out = std::move(body_);
-    body_.clear();
-    bodyResult_ = BodyResult::kOk;
+}
+
+void Stream::abortBodyRead() {
+  bodyAborted_ = true;
+  bodyEvent_.notify();
+}
+
+void Stream::discardBody() {
+  discard_ = true;
+  if (!body_.empty() && conn_.session()) {
+    // Closed streams still hold connection window: hand it back either way.
+    if (closed_) {
+      nghttp2_session_consume_connection(conn_.session(), body_.size());
+    } else {
+      nghttp2_session_consume(conn_.session(), id_, body_.size());
+    }
+    conn_.wantWrite();
   }
-  co_return bodyResult_;
+  body_.clear();
+  body_.shrink_to_fit();
 }
 
 Awaitable<bool> Stream::sendHead(ResponseHead& head, bool endStream) {
@@ -245,6 +281,9 @@ bool ServerConnection::init() {
   nghttp2_option_set_max_continuations(opt, net::kH2MaxContinuations);
   nghttp2_option_set_max_outbound_ack(opt, net::kH2MaxOutboundAcks);
   nghttp2_option_set_max_settings(opt, net::kH2MaxSettingsEntries);
+  // Request DATA is acknowledged only once the handler took it (Stream::readBodySome) or
+  // dropped it (discardBody): that is the back-pressure of a streamed request body.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
   // nghttp2's own reset limit is only a backstop, set looser than ours: it answers with
   // GOAWAY(INTERNAL_ERROR) while ours says ENHANCE_YOUR_CALM, which is what the client
   // should see (it is the client's behaviour that is at fault).
@@ -346,6 +385,14 @@ int ServerConnection::onHeader(nghttp2_session*, const nghttp2_frame* frame, con
     s->cookies_.append(v);
     return 0;
   }
+  if (n == "content-length") {
+    // nghttp2 checks the DATA against it; the proxy uses it for a 413 up front and as
+    // the upstream framing.
+    uint64_t len = 0;
+    auto res = std::from_chars(v.data(), v.data() + v.size(), len);
+    if (res.ec == std::errc() && res.ptr == v.data() + v.size()) s->declaredLength_ = len;
+    return 0;
+  }
   if (isHopByHop(n)) return 0;  // only "te: trailers" gets past nghttp2; not forwarded as-is
   r.headers.add(n, v);
   return 0;
@@ -384,7 +431,7 @@ int ServerConnection::onFrameRecv(nghttp2_session* session, const nghttp2_frame*
   }
   if (end) {
     s->requestComplete_ = true;
-    s->event_.notify();
+    s->bodyEvent_.notify();
   }
   (void)session;
   return 0;
@@ -403,18 +450,24 @@ int ServerConnection::onFrameSend(nghttp2_session* session, const nghttp2_frame*
   return 0;
 }
 
-int ServerConnection::onDataChunk(nghttp2_session*, uint8_t, int32_t streamId, const uint8_t* data,
-                                  size_t len, void* user) {
+int ServerConnection::onDataChunk(nghttp2_session* session, uint8_t, int32_t streamId,
+                                  const uint8_t* data, size_t len, void* user) {
   auto* c = static_cast<ServerConnection*>(user);
   Stream* s = c->streamOf(streamId);
-  if (!s || s->bodyTooLarge_) return 0;
-  if (s->body_.size() + len > net::kMaxRequestBodyBytes || (s->bodyTaken_ && s->responseEnded_)) {
-    s->bodyTooLarge_ = s->body_.size() + len > net::kMaxRequestBodyBytes;
-    s->body_.clear();
-    s->event_.notify();
+  if (!s || s->discard_ || s->bodyTooLarge_) {
+    nghttp2_session_consume(session, streamId, len);
+    return 0;
+  }
+  s->bodyBytes_ += len;
+  if (s->bodyBytes_ > net::requestBodyLimit) {
+    s->bodyTooLarge_ = true;
+    nghttp2_session_consume(session, streamId, len);
+    s->discardBody();
+    s->bodyEvent_.notify();
     return 0;
   }
   s->body_.append(reinterpret_cast<const char*>(data), len);
+  s->bodyEvent_.notify();
   return 0;
 }
 
@@ -431,8 +484,10 @@ int ServerConnection::onStreamClose(nghttp2_session* session, int32_t streamId, 
       ++c->zombies_;
     }
     s->event_.notify();
+    s->bodyEvent_.notify();
     return 0;
   }
+  s->discardBody();
   c->streams_.erase(streamId);
   c->finishIfIdle();
   return 0;
@@ -468,6 +523,7 @@ Awaitable<void> ServerConnection::serveStream(Stream* s) {
 
 void ServerConnection::streamDone(Stream* s) {
   s->running_ = false;
+  if (!closing_) s->discardBody();
   --running_;
   if (s->resetByPeer_) --zombies_;
   if (!s->closed_ && !closing_) {
@@ -594,6 +650,7 @@ Awaitable<void> ServerConnection::run(std::string initial) {
   for (auto& [id, s] : streams_) {
     s->closed_ = true;
     s->event_.notify();
+    s->bodyEvent_.notify();
   }
   wantWrite();
   while (running_ > 0 || !writerDone_) co_await idleEvent_.wait();

@@ -3,8 +3,10 @@
 // One read loop feeds nghttp2 (nghttp2_session_mem_recv); one write loop drains it
 // (nghttp2_session_mem_send) to the transport. Each request stream becomes an h2::Stream
 // (a http::ServerStream) served by the same proxy as HTTP/1.1, in its own coroutine.
-// Flow control both ways: request bodies are bounded per stream (kMaxRequestBodyBytes);
-// response bodies are handed to nghttp2 through a data provider and the producer waits
+// Flow control both ways: request bodies stream to the handler (readBodySome); a stream's
+// window is re-opened (WINDOW_UPDATE) only for bytes the handler took, so at most one
+// stream window (kH2StreamWindow) of a request waits here and a slow upstream slows the
+// client; response bodies are handed to nghttp2 through a data provider and the producer waits
 // while more than kH2StreamSendBuffer bytes sit unsent (the client's window decides).
 //
 // Abuse defences: nghttp2's own (CONTINUATION count, SETTINGS entries, queued ACKs for
@@ -37,7 +39,9 @@ class Stream final : public ServerStream {
 
   RequestHead& request() override { return request_; }
   const ConnectionInfo& connection() const override;
-  Awaitable<BodyResult> readBody(std::string& out) override;
+  Awaitable<BodyResult> readBodySome(std::string& out, bool& end, bool wait) override;
+  std::optional<uint64_t> declaredBodyLength() const override { return declaredLength_; }
+  void abortBodyRead() override;
   Awaitable<bool> sendHead(ResponseHead& head, bool endStream) override;
   Awaitable<bool> sendBody(std::span<const asio::const_buffer> data, bool endStream) override;
   Awaitable<bool> sendTrailers(const HeaderMap& trailers) override;
@@ -53,12 +57,17 @@ class Stream final : public ServerStream {
                           uint32_t* flags, nghttp2_data_source* source, void* user);
   Awaitable<bool> waitDrained();
   void resumeData();
+  // Drops buffered request bytes (and later ones) and returns them to the flow-control
+  // windows: nobody will read them.
+  void discardBody();
 
   ServerConnection& conn_;
   int32_t id_;
   RequestHead request_;
-  std::string cookies_;  // h2 may split Cookie into crumbs; joined with "; " for HTTP/1
-  std::string body_;
+  std::string cookies_;     // h2 may split Cookie into crumbs; joined with "; " for HTTP/1
+  std::string body_;        // received, not yet taken by readBodySome (window not re-opened)
+  uint64_t bodyBytes_ = 0;  // received so far (the body limit)
+  std::optional<uint64_t> declaredLength_;
   size_t headerBytes_ = 0;
   int rejectStatus_ = 0;  // 431 (header list), 400 (malformed)
   bool requestComplete_ = false;
@@ -66,8 +75,8 @@ class Stream final : public ServerStream {
   bool closed_ = false;   // nghttp2 closed the stream (done or reset)
   bool running_ = false;  // the handler coroutine has not returned yet
   bool resetByPeer_ = false;
-  bool bodyTaken_ = false;
-  BodyResult bodyResult_ = BodyResult::kOk;
+  bool discard_ = false;  // request bytes are consumed (window-wise) and dropped on arrival
+  bool bodyAborted_ = false;
 
   bool headSent_ = false;
   bool responseEnded_ = false;  // our END_STREAM (or trailers) is queued
@@ -76,7 +85,8 @@ class Stream final : public ServerStream {
   bool outEnd_ = false;
   std::optional<HeaderMap> trailers_;
   bool deferred_ = false;
-  Event event_;
+  Event event_;      // response side: send buffer drained, stream closed
+  Event bodyEvent_;  // request side: body bytes, end of body, stream closed
 };
 
 class ServerConnection final : public runtime::Timed, public runtime::DownstreamConnection {
