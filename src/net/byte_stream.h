@@ -35,6 +35,8 @@ class PrefixedSocket {
   lowest_layer_type& lowest_layer() { return socket_.lowest_layer(); }
   const lowest_layer_type& lowest_layer() const { return socket_.lowest_layer(); }
   asio::ip::tcp::socket& socket() { return socket_; }
+  // Bytes taken off the wire but not yet returned by async_read_some.
+  bool hasPrefix() const { return prefixPos_ < prefix_.size(); }
 
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
@@ -92,6 +94,9 @@ class ByteStream {
   std::string serverName() const;
 
   asio::ip::tcp::socket& tcp() { return raw_.socket(); }
+  // True when reads come straight from the socket: no TLS layer and no replayed prefix, so
+  // the kernel may move the bytes itself (splice).
+  bool rawSocketReads() const { return !tls_ && !raw_.hasPrefix(); }
   executor_type get_executor() { return raw_.get_executor(); }
   lowest_layer_type& lowest_layer() { return raw_.lowest_layer(); }
 

@@ -147,6 +147,12 @@ inline constexpr milliseconds kTlsHandshakeTimeout = seconds(10);
 inline constexpr milliseconds kTcpIdleTimeout = std::chrono::minutes(10);
 // Relay buffer per direction. nginx stream proxy_buffer_size 16 KiB.
 inline constexpr size_t kL4BufferBytes = 16 * 1024;
+// A plain TCP direction that fills the relay buffer in one read is bulk traffic: from then
+// on it is moved socket -> pipe -> socket by splice(2), in chunks of up to this many bytes
+// per call, without copying through user space. HAProxy "option splice-auto" (off by
+// default) does the same; nginx stream always copies. 256 KiB stays under Linux's default
+// pipe-max-size (1 MiB); a pipe that cannot be enlarged keeps its 64 KiB default.
+inline constexpr size_t kSplicePipeBytes = 256 * 1024;
 // Endpoints tried before a relayed connection is given up. Envoy tcp_proxy
 // max_connect_attempts 1; nginx proxy_next_upstream_tries 0 (all). We try a few.
 inline constexpr int kL4ConnectAttempts = 3;

@@ -435,7 +435,8 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     x.endpoint = &backend.endpoints[epIndex];
     std::error_code ec;
     auto tryStart = Clock::now();
-    auto conn = co_await pool->acquire(bs.stats, &ec);
+    std::unique_ptr<upstream::Connection> conn = pool->takeIdle();
+    if (!conn) conn = co_await pool->acquire(bs.stats, &ec);
     stats::inc(bs.stats->requests);
     if (!conn) {
       ++tries;
@@ -487,6 +488,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
       // A pooled socket that died under us gets one free retry, but only when the route has
       // no retry budget of its own: with a retry policy every failed send is an attempt
       // (the backend may have reset on purpose, and "attempts" bounds what it sees).
+      if (stale) pool->pruneClosed();  // its idle siblings may be dead too
       if (stale && !staleRetryUsed && maxTries <= 1 && replayable) {
         staleRetryUsed = true;  // a pooled socket the upstream had closed: not an attempt
         continue;

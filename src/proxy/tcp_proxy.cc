@@ -1,5 +1,8 @@
 #include "proxy/tcp_proxy.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -109,8 +112,13 @@ asio::awaitable<bool> TcpRelay::startUpstreamTls(const snapshot::Backend& backen
   co_return true;
 }
 
-template <typename From, typename To>
-asio::awaitable<void> TcpRelay::pump(From& from, To& to, stats::Counter* bytes) {
+void TcpRelay::endDirection(net::ByteStream& to) {
+  std::error_code ignored;
+  to.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> TcpRelay::pump(net::ByteStream& from, net::ByteStream& to,
+                                     stats::Counter* bytes) {
   // Not zero-filled: every byte is written by a read before it is sent.
   auto buf = std::make_unique_for_overwrite<char[]>(net::kL4BufferBytes);
   for (;;) {
@@ -125,16 +133,102 @@ asio::awaitable<void> TcpRelay::pump(From& from, To& to, stats::Counter* bytes) 
         co_return;
       }
       if (bytes) stats::inc(*bytes, n);
+      // A full buffer means bulk traffic: let the kernel move the rest when both sides
+      // are plain sockets.
+      if (!ec && n == net::kL4BufferBytes && from.rawSocketReads() && !to.secure()) {
+        buf.reset();
+        co_await splicePump(from, to, bytes);
+        co_return;
+      }
     }
     if (!ec) continue;
     // End of this direction: a FIN, or a TLS peer closing (with or without close_notify).
     if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
-      std::error_code ignored;
-      to.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      endDirection(to);
       co_return;
     }
     abort();  // reset, timeout, or the other direction failed
     co_return;
+  }
+}
+
+namespace {
+
+// A pipe's two ends, closed on scope exit.
+struct Pipe {
+  int read = -1;
+  int write = -1;
+  Pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return;
+    read = fds[0];
+    write = fds[1];
+    // Best effort: a larger pipe moves more per splice call.
+    (void)::fcntl(write, F_SETPIPE_SZ, static_cast<int>(net::kSplicePipeBytes));
+  }
+  ~Pipe() {
+    if (read >= 0) ::close(read);
+    if (write >= 0) ::close(write);
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  bool ok() const { return read >= 0; }
+};
+
+}  // namespace
+
+asio::awaitable<void> TcpRelay::splicePump(net::ByteStream& from, net::ByteStream& to,
+                                           stats::Counter* bytes) {
+  Pipe pipe;
+  std::error_code ec;
+  from.tcp().native_non_blocking(true, ec);
+  if (!ec) to.tcp().native_non_blocking(true, ec);
+  if (!pipe.ok() || ec) {
+    abort();  // out of descriptors: drop this stream rather than copy half of it
+    co_return;
+  }
+  const int in = from.native_handle();
+  const int out = to.native_handle();
+  for (;;) {
+    // The pipe is empty here, so EAGAIN means the socket has nothing to read.
+    ssize_t n = ::splice(in, nullptr, pipe.write, nullptr, net::kSplicePipeBytes,
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n == 0) {
+      endDirection(to);
+      co_return;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN || aborted_) {
+        abort();
+        co_return;
+      }
+      setDeadline(net::kTcpIdleTimeout);
+      auto [wec] = co_await from.tcp().async_wait(asio::socket_base::wait_read, kNoThrow);
+      if (wec || aborted_) {
+        abort();
+        co_return;
+      }
+      continue;
+    }
+    setDeadline(net::kTcpIdleTimeout);
+    size_t inPipe = static_cast<size_t>(n);
+    while (inPipe > 0) {
+      ssize_t m =
+          ::splice(pipe.read, nullptr, out, nullptr, inPipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (m > 0) {
+        inPipe -= static_cast<size_t>(m);
+        continue;
+      }
+      if (m < 0 && errno == EINTR) continue;
+      if (m < 0 && errno == EAGAIN && !aborted_) {
+        auto [wec] = co_await to.tcp().async_wait(asio::socket_base::wait_write, kNoThrow);
+        if (!wec && !aborted_) continue;
+      }
+      abort();
+      co_return;
+    }
+    if (bytes) stats::inc(*bytes, static_cast<uint64_t>(n));
   }
 }
 

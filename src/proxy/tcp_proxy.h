@@ -45,8 +45,13 @@ class TcpRelay : public runtime::Timed, public runtime::DownstreamConnection {
   // TLS to the backend on the freshly connected up_ (BackendTLSPolicy); false on failure.
   asio::awaitable<bool> startUpstreamTls(const snapshot::Backend& backend,
                                          const snapshot::Endpoint& endpoint);
-  template <typename From, typename To>
-  asio::awaitable<void> pump(From& from, To& to, stats::Counter* bytes);
+  // Copies one direction until its end (then half-closes `to`) or a failure (then aborts).
+  asio::awaitable<void> pump(net::ByteStream& from, net::ByteStream& to, stats::Counter* bytes);
+  // The rest of a bulk plain-TCP direction, moved by splice(2) through a pipe.
+  asio::awaitable<void> splicePump(net::ByteStream& from, net::ByteStream& to,
+                                   stats::Counter* bytes);
+  // End of a direction: FIN toward `to`.
+  static void endDirection(net::ByteStream& to);
   void abort();
 
   runtime::Worker& worker_;

@@ -414,8 +414,7 @@ bool idleSocketUsable(int fd) {
 }
 }  // namespace
 
-http::Awaitable<std::unique_ptr<Connection>> Pool::acquire(stats::BackendStats* stats,
-                                                           std::error_code* error) {
+std::unique_ptr<Connection> Pool::takeIdle() {
   while (!idle_.empty()) {
     std::unique_ptr<Connection> c = std::move(idle_.back());
     idle_.pop_back();
@@ -424,8 +423,14 @@ http::Awaitable<std::unique_ptr<Connection>> Pool::acquire(stats::BackendStats* 
     c->clearDeadline();
     c->reused = true;
     c->resetExchange();
-    co_return c;
+    return c;
   }
+  return nullptr;
+}
+
+http::Awaitable<std::unique_ptr<Connection>> Pool::acquire(stats::BackendStats* stats,
+                                                           std::error_code* error) {
+  if (auto c = takeIdle()) co_return c;
   auto c = std::make_unique<Connection>(io_, timers_, stats);
   c->pool = this;
   if (tls_ && !tlsContext_) {
@@ -440,6 +445,12 @@ http::Awaitable<std::unique_ptr<Connection>> Pool::acquire(stats::BackendStats* 
     co_return nullptr;
   }
   co_return c;
+}
+
+void Pool::pruneClosed() {
+  std::erase_if(idle_, [](const std::unique_ptr<Connection>& c) {
+    return !c->socket().is_open() || !idleSocketUsable(c->socket().native_handle());
+  });
 }
 
 void Pool::release(std::unique_ptr<Connection> c) {

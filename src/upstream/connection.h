@@ -129,9 +129,15 @@ class Pool {
        std::shared_ptr<const snapshot::BackendTls> tls);
   ~Pool();
 
+  // An idle connection that still looks usable, or null (no coroutine: the common case
+  // under load costs no frame).
+  std::unique_ptr<Connection> takeIdle();
   // An idle connection, or a freshly connected one. On failure returns null and the error.
   http::Awaitable<std::unique_ptr<Connection>> acquire(stats::BackendStats* stats,
                                                        std::error_code* error);
+  // Closes every idle connection the backend has closed (a reused one just failed: the
+  // backend may have restarted, and a close can race the probe in takeIdle).
+  void pruneClosed();
   // Returns a connection after a complete exchange; closes it if not reusable.
   void release(std::unique_ptr<Connection> connection);
   const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
