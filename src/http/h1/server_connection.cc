@@ -393,7 +393,7 @@ Awaitable<ServerConnection::HeadResult> ServerConnection::readHead() {
     if (!sawByte) {
       if (draining_ || worker_.draining()) co_return HeadResult::kClosed;
       idle_ = true;
-      setDeadline(net::kKeepAliveIdleTimeout);
+      setDeadline(net::keepAliveIdleTimeout);
     }
     if (!co_await readSome()) {
       bool timedOut = timedOut_;
