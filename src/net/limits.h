@@ -43,6 +43,10 @@ inline constexpr milliseconds kHeaderReadTimeout = seconds(10);
 // Longest pause between two reads of a request body (also while streaming it upstream).
 // nginx client_body_timeout 60 s.
 inline constexpr milliseconds kBodyReadTimeout = seconds(60);
+// Longest pause of a request body that still streams while its response streams too
+// (gRPC bidirectional calls: a client may listen for minutes between its messages).
+// Envoy stream_idle_timeout 5 min; nginx grpc_read_timeout/grpc_send_timeout 60 s.
+inline constexpr milliseconds kStreamingBodyIdleTimeout = seconds(300);
 // Idle keep-alive connection with no request in progress. nginx keepalive_timeout 75 s;
 // Envoy idle_timeout 1 h; h2o 10 s. We close after 60 s.
 inline constexpr milliseconds kKeepAliveIdleTimeout = seconds(60);

@@ -452,6 +452,25 @@ class H2Test(unittest.TestCase):
         self.assertEqual(echo["method"], "POST")
         self.assertEqual(echo["headers"].get("Content-Length"), [str(len(body))])
 
+    def test_http1_upload_streams_to_h2c_backend(self):
+        # An HTTP/1.1 chunked upload past the first buffer, to an h2c backend: the body is
+        # pumped into the upstream stream while the gateway waits for the response.
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+        try:
+            s.sendall(b"POST /h2c/up HTTP/1.1\r\nHost: example.com\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            for _ in range(8):
+                s.sendall(b"20000\r\n" + b"u" * 0x20000 + b"\r\n")
+            s.sendall(b"0\r\n\r\n")
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                d = s.recv(65536)
+                self.assertTrue(d, "closed before a response")
+                buf += d
+        finally:
+            s.close()
+        self.assertTrue(buf.startswith(b"HTTP/1.1 200"), buf[:200])
+
     def test_many_concurrent_streams(self):
         c = self.client()
         sids = [c.request("/h1/%d" % i) for i in range(60)]

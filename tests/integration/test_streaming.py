@@ -19,6 +19,8 @@ import threading
 import time
 import unittest
 
+import h2.exceptions
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_h2 import BIN, Archway, H2Client, free_port, gateway_yaml, service_yaml  # noqa: E402
 
@@ -333,6 +335,34 @@ class StreamingTest(unittest.TestCase):
         self.assertTrue(out.startswith(b"HTTP/1.1 413"), out[:100])
         # The backend saw the request start and end unfinished.
         self.assertEqual(self.sink.wait_seen("/over"), [False])
+
+    def test_limit_mid_stream_h2(self):
+        # HTTP/2 without a declared length: 413 once the body passes the limit.
+        c = H2Client(self.port)
+        self.addCleanup(c.close)
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "POST"), (":path", "/over-h2"),
+                                  (":scheme", "http"), (":authority", "x")], end_stream=False)
+        c.flush()
+        chunk = b"z" * 16384
+        sent = 0
+        try:
+            while sent <= LIMIT + MIB:
+                room = min(c.conn.local_flow_control_window(sid), c.conn.max_outbound_frame_size,
+                           len(chunk))
+                if room <= 0:
+                    c.flush()
+                    if not c.pump():
+                        break
+                    continue
+                c.conn.send_data(sid, chunk[:room])
+                sent += room
+        except h2.exceptions.StreamClosedError:
+            pass  # the gateway answered and closed the stream
+        c.flush()
+        headers, _, _, _ = c.response(sid)
+        self.assertEqual(headers.get(":status"), "413")
+        self.assertEqual(self.sink.wait_seen("/over-h2"), [False])
 
     def test_streamed_request_is_not_retried(self):
         # /fail answers 500 and the route retries 500 once: a small body is replayed, a

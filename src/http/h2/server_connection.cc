@@ -91,7 +91,9 @@ Awaitable<BodyResult> Stream::readBodySome(std::string& out, bool& end, bool wai
     }
     if (closed_ || conn_.closing_) co_return BodyResult::kError;
     if (!wait) co_return BodyResult::kOk;
-    bool woke = co_await bodyEvent_.waitFor(net::kBodyReadTimeout);
+    // Once the response streams too (gRPC bidi), a quiet client is normal for longer.
+    auto idle = headSent_ ? net::kStreamingBodyIdleTimeout : net::kBodyReadTimeout;
+    bool woke = co_await bodyEvent_.waitFor(idle);
     if (!woke) {
       if (!closed_) {
         nghttp2_submit_rst_stream(conn_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
