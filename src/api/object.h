@@ -26,10 +26,22 @@ struct SourceLocation {
   int line = 0;
 
   std::string format() const;  // "file:line" or "file"
+  bool operator==(const SourceLocation&) const = default;
 };
 
 // Lines of every field of one object, keyed by dotted path ("spec.listeners[0].port").
 using FieldLines = std::map<std::string, int, std::less<>>;
+
+// A newer version of an object that failed validation while a valid version was serving.
+// A source that follows changes (file watch, Kubernetes watch) keeps the last valid version
+// in its store, as the API server would have rejected the update, and records here why.
+struct RejectedChange {
+  SourceLocation location;          // where the rejected version was read
+  int64_t generation = 0;           // its metadata.generation when known (Kubernetes), else 0
+  std::vector<std::string> errors;  // its validationErrors ("field.path: what is wrong")
+
+  bool operator==(const RejectedChange&) const = default;
+};
 
 struct Object {
   std::string apiVersion;  // "gateway.networking.k8s.io/v1"
@@ -48,6 +60,9 @@ struct Object {
   // with violations is not served; the translator reports them in its status conditions
   // (e.g. Accepted=False) and `check` prints them as file:line diagnostics.
   std::vector<std::string> validationErrors;
+  // Set on a valid object kept serving in place of a newer, invalid version of it; the
+  // translator reports it in the object's status (docs/architecture.md, "last good").
+  std::optional<RejectedChange> rejectedChange;
 
   std::string group() const;    // "" for the core group
   std::string version() const;  // "v1"

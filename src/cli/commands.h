@@ -25,6 +25,9 @@ struct RunOptions {
   std::string accessLog;  // empty = off
   std::string logLevel = "info";
   uint64_t maxRequestBodyBytes = 0;  // 0 = net::kMaxRequestBodyBytes
+  uint32_t maxConnections = 0;       // 0 = net::kMaxDownstreamConnections
+  std::string idleTimeout;           // Gateway API duration; empty = net::kKeepAliveIdleTimeout
+  std::string upstreamIdleTimeout;   // empty = net::kUpstreamIdleTimeout
 };
 int runServe(const RunOptions& options);
 

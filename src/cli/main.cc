@@ -29,6 +29,12 @@ int main(int argc, char** argv) {
   runCmd->add_option("--access-log", run.accessLog, "Write JSON access log lines to this file");
   runCmd->add_option("--max-request-body-bytes", run.maxRequestBodyBytes,
                      "Largest request body accepted (streamed; default 1 GiB)");
+  runCmd->add_option("--max-connections", run.maxConnections,
+                     "Client connections across all workers (default 50000); more are closed");
+  runCmd->add_option("--idle-timeout", run.idleTimeout,
+                     "Close an idle client keep-alive connection after this (default 60s)");
+  runCmd->add_option("--upstream-idle-timeout", run.upstreamIdleTimeout,
+                     "Close an idle pooled backend connection after this (default 30s)");
   runCmd->add_option("--log-level", run.logLevel, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <thread>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 #include <asio/io_context.hpp>
@@ -22,6 +23,7 @@
 #include "sources/kube_config.h"
 #include "sources/kube_source.h"
 #include "translate/translator.h"
+#include "translate/util.h"
 
 namespace archway::cli {
 
@@ -62,6 +64,14 @@ std::string renderStatus(const api::Store& store, const translate::TranslateResu
     if (!o->ns.empty()) md["namespace"] = o->ns;
     item["metadata"] = md;
     if (o->body.contains("spec")) item["spec"] = o->body["spec"];
+    if (o->rejectedChange) {
+      // The newer version that failed validation; spec and status are the served version's.
+      api::Json rc = {{"errors", o->rejectedChange->errors}};
+      if (!o->rejectedChange->location.file.empty())
+        rc["location"] = o->rejectedChange->location.format();
+      if (o->rejectedChange->generation > 0) rc["generation"] = o->rejectedChange->generation;
+      item["rejectedChange"] = std::move(rc);
+    }
     auto st = result.statuses.find(api::keyOf(*o));
     if (st != result.statuses.end()) {
       item["status"] = st->second;
@@ -107,6 +117,20 @@ bool addressIsLocal(const std::string& address) {
 int runServe(const RunOptions& options) {
   spdlog::set_level(spdlog::level::from_str(options.logLevel));
   if (options.maxRequestBodyBytes > 0) net::requestBodyLimit = options.maxRequestBodyBytes;
+  if (options.maxConnections > 0) net::maxDownstreamConnections = options.maxConnections;
+  for (auto [flag, text, target] :
+       {std::tuple{"--idle-timeout", &options.idleTimeout, &net::keepAliveIdleTimeout},
+        std::tuple{"--upstream-idle-timeout", &options.upstreamIdleTimeout,
+                   &net::upstreamIdleTimeout}}) {
+    if (text->empty()) continue;
+    auto d = translate::parseDuration(*text);
+    if (!d || d->count() <= 0) {
+      spdlog::error("archway run: {} {}: not a positive duration (e.g. 500ms, 30s, 1m)", flag,
+                    *text);
+      return 2;
+    }
+    *target = *d;
+  }
   if (options.kubernetes && !options.paths.empty()) {
     spdlog::error("archway run: give either --kubernetes or -f PATH, not both");
     return 2;

@@ -50,6 +50,9 @@ inline constexpr milliseconds kStreamingBodyIdleTimeout = seconds(300);
 // Idle keep-alive connection with no request in progress. nginx keepalive_timeout 75 s;
 // Envoy idle_timeout 1 h; h2o 10 s. We close after 60 s.
 inline constexpr milliseconds kKeepAliveIdleTimeout = seconds(60);
+// The value in force: `archway run --idle-timeout` sets it once at start-up, before any
+// worker runs (workers only read it).
+inline milliseconds keepAliveIdleTimeout = kKeepAliveIdleTimeout;
 // Longest stall while writing to a client. nginx send_timeout 60 s.
 inline constexpr milliseconds kDownstreamWriteTimeout = seconds(60);
 // Requests served on one connection before it is closed. nginx keepalive_requests 1000;
@@ -58,6 +61,17 @@ inline constexpr uint32_t kMaxRequestsPerConnection = 10000;
 // Downstream connections across all workers. Envoy edge guidance 50000 global; HAProxy
 // maxconn (default derived from ulimit); nginx worker_connections 512 per worker.
 inline constexpr uint32_t kMaxDownstreamConnections = 50000;
+// The value in force (`archway run --max-connections`, set at start-up; split evenly across
+// workers, at least one each). Over it, a new connection is accepted and closed at once.
+inline uint32_t maxDownstreamConnections = kMaxDownstreamConnections;
+// Lingering close: after our last response, keep reading (and dropping) what the client
+// still sends for this long / this many bytes, so unread request bytes do not turn our
+// close into a RST that destroys the response; also the wait for a TLS client's
+// close_notify. nginx lingering_time 30 s / lingering_timeout 5 s; Envoy
+// delayed_close_timeout 1 s. The byte bound is far below the streamed body limit: a client
+// still uploading a large rejected body is cut off rather than drained.
+inline constexpr milliseconds kLingerTimeout = seconds(2);
+inline constexpr size_t kLingerMaxBytes = 16 * 1024 * 1024;
 // Read buffer per downstream connection (grows up to kMaxRequestHeaderBytes for heads).
 // Envoy edge guidance: 32 KiB per-connection buffer limit; nginx 1 KiB then 8 KiB.
 inline constexpr size_t kDownstreamReadBuffer = 16 * 1024;
@@ -72,6 +86,8 @@ inline constexpr milliseconds kUpstreamReadTimeout = seconds(60);
 // Idle pooled upstream connection lifetime. Envoy idle_timeout 1 h; nginx
 // keepalive_timeout (upstream) 60 s. Kept short so backends closing first is rare.
 inline constexpr milliseconds kUpstreamIdleTimeout = seconds(30);
+// The value in force (`archway run --upstream-idle-timeout`, set at start-up).
+inline milliseconds upstreamIdleTimeout = kUpstreamIdleTimeout;
 // Idle connections kept per endpoint per worker. nginx "keepalive 32" is the usual
 // setting; Envoy and haproxy keep every one (Envoy's max_connections breaker: 1024). With
 // 64, more concurrent requests than that to one endpoint closed the surplus after each

@@ -24,6 +24,8 @@ using Type = snapshot::HttpFilter::Type;
 
 namespace {
 
+// RFC 9110 §9.2.2 idempotent methods: the only ones replayed once the request was sent
+// (after a timeout or a connection error); before it was sent any method moves on.
 bool idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
@@ -498,8 +500,10 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
         co_await reply(x, 504, "upstream request timeout\n");
         co_return;
       }
-      bool canRetry = retry && tries < maxTries && replayable &&
-                      (timedOut || (retry->retryConnectionErrors && idempotent(req.method)));
+      // The request went out: only an idempotent method may be replayed (a POST that timed
+      // out may have been processed; sending it again could apply it twice).
+      bool canRetry = retry && tries < maxTries && replayable && idempotent(req.method) &&
+                      (timedOut || retry->retryConnectionErrors);
       if (canRetry) {
         stats::inc(bs.stats->retries);
         if (retry->backoff.count() > 0) {
@@ -813,8 +817,10 @@ http::Awaitable<bool> HttpProxy::exchangeH2(Exchange& x, upstream::H2Exchange& e
       co_await reply(x, 504, "upstream request timeout\n");
       co_return false;
     }
-    bool canRetry = retry && tries < maxTries && replayable &&
-                    (timedOut || (retry->retryConnectionErrors && idempotent(req.method)));
+    // The request went out: only an idempotent method may be replayed (a POST that timed
+    // out may have been processed; sending it again could apply it twice).
+    bool canRetry = retry && tries < maxTries && replayable && idempotent(req.method) &&
+                    (timedOut || retry->retryConnectionErrors);
     if (canRetry) {
       stats::inc(bs.stats->retries);
       co_return true;

@@ -31,7 +31,7 @@ struct Worker::Acceptor {
 Worker::Worker(uint32_t id, uint32_t workerCount, const AccessLogFile* accessLog)
     : id_(id),
       maxConnections_(std::max<uint32_t>(
-          1, net::kMaxDownstreamConnections / std::max<uint32_t>(1, workerCount))),
+          1, net::maxDownstreamConnections / std::max<uint32_t>(1, workerCount))),
       io_(std::make_unique<asio::io_context>(1)),
       workerCount_(std::max<uint32_t>(1, workerCount)),
       proxy_(std::make_unique<proxy::HttpProxy>(*this)),

@@ -169,6 +169,18 @@ bool readFile(const std::string& path, std::string* out, std::string* error) {
   return true;
 }
 
+// The per-field errors ("file:line: Kind ns/name: field: why") are logged with the file's
+// diagnostics; this says what happened to the change.
+void logRejected(const api::Object& rejected, const api::Object& served) {
+  std::string why;
+  for (const auto& e : rejected.validationErrors) why += (why.empty() ? "" : "; ") + e;
+  spdlog::error(
+      "{}: {}: change rejected ({}); the last valid version (generation {}, {}) "
+      "keeps serving",
+      rejected.location.format(), rejected.displayName(), why, served.generation,
+      served.location.format());
+}
+
 }  // namespace
 
 bool FileSource::reload() {
@@ -180,6 +192,8 @@ bool FileSource::reload() {
   for (auto it = lastGood_.begin(); it != lastGood_.end();) {
     it = present.count(it->first) ? std::next(it) : lastGood_.erase(it);
   }
+  for (auto it = lastText_.begin(); it != lastText_.end();)
+    it = present.count(it->first) ? std::next(it) : lastText_.erase(it);
   for (const auto& file : files) {
     std::string text, error;
     if (!readFile(file, &text, &error)) {
@@ -201,10 +215,13 @@ bool FileSource::reload() {
       continue;
     }
     api::validateAll(r);  // schema/CEL checks and defaults, as an API server would apply
-    if (lastError_[file] != "ok") {
+    // Diagnostics once per version of the file, not on every reload of other files.
+    size_t textHash = std::hash<std::string>{}(text);
+    if (lastError_[file] != "ok" || lastText_[file] != textHash) {
       for (const auto& d : r.diagnostics) spdlog::warn("{}", d.format());
     }
     lastError_[file] = "ok";
+    lastText_[file] = textHash;
     lastGood_[file] = std::move(r.objects);
   }
 
@@ -224,6 +241,18 @@ bool FileSource::reload() {
   std::string now = nowRfc3339();
   for (const auto& [key, src] : next) {
     const api::Object* prev = store_.find(key.kind, key.ns, key.name);
+    if (prev && !src->validationErrors.empty() && prev->validationErrors.empty()) {
+      // An API server would have rejected this update: keep serving the last valid version
+      // (same generation) and say why in the log and, through the translator, in status.
+      api::RejectedChange rc{src->location, 0, src->validationErrors};
+      if (prev->rejectedChange == rc) continue;
+      logRejected(*src, *prev);
+      api::Object kept = *prev;
+      kept.rejectedChange = std::move(rc);
+      store_.put(std::move(kept));
+      changed = true;
+      continue;
+    }
     api::Object o = *src;
     if (prev) {
       // Compare with what the file said last time (our own metadata edits excluded).
@@ -235,7 +264,11 @@ bool FileSource::reload() {
           (*b)["metadata"].erase("creationTimestamp");
         }
       }
-      if (prevBody == newBody && prev->location.file == o.location.file) continue;
+      if (prevBody == newBody && prev->location.file == o.location.file && !prev->rejectedChange)
+        continue;
+      if (prev->rejectedChange)
+        spdlog::info("{}: {}: valid again; the rejected change is no longer reported",
+                     o.location.format(), o.displayName());
       o.generation = prev->generation + (specChanged ? 1 : 0);
       if (o.creationTimestamp.empty()) o.creationTimestamp = prev->creationTimestamp;
     } else if (o.creationTimestamp.empty()) {

@@ -7,7 +7,11 @@
 // such as an access log, do not); bursts are coalesced (kFileWatchDebounce, at most
 // kFileWatchMaxDelay).
 // A file that stops parsing keeps its last good objects serving and the error is logged
-// with file:line.
+// with file:line. An object whose new version fails validation keeps its last valid version
+// serving, as an API server would have rejected the update: the errors are logged and the
+// kept object carries api::Object::rejectedChange, which the translator reports in status.
+// An object never valid is stored as read (the translator reports it, nothing is served);
+// removing an object from its file removes it, whatever its state.
 #pragma once
 
 #include <chrono>
@@ -54,6 +58,7 @@ class FileSource {
   // Last objects that parsed, per file.
   std::map<std::string, std::vector<api::Object>> lastGood_;
   std::map<std::string, std::string> lastError_;  // file -> message already logged
+  std::map<std::string, size_t> lastText_;        // file -> hash of the text last decoded
   int inotifyFd_ = -1;
   std::unique_ptr<asio::posix::stream_descriptor> stream_;
   asio::steady_timer debounce_;

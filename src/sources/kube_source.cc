@@ -518,6 +518,26 @@ bool KubeSource::toObject(size_t index, api::Json body, api::Object* out) {
 void KubeSource::putObject(api::Object o) {
   api::ObjectKey key = api::keyOf(o);
   const api::Object* prev = store_.find(key.kind, key.ns, key.name);
+  if (prev && !o.validationErrors.empty() && prev->validationErrors.empty()) {
+    // The API server accepted an update our validation rejects (a webhook would have refused
+    // it): keep serving the last valid version, with the server's current status so status
+    // writes stay based on what is stored there. The status says why (translator).
+    api::RejectedChange rc{{}, o.generation, o.validationErrors};
+    if (prev->rejectedChange != rc) {
+      std::string why;
+      for (const auto& e : rc.errors) why += (why.empty() ? "" : "; ") + e;
+      spdlog::error(
+          "{}: generation {} rejected ({}); the last valid version (generation {}) keeps serving",
+          o.displayName(), o.generation, why, prev->generation);
+    }
+    api::Object kept = *prev;
+    kept.rejectedChange = std::move(rc);
+    if (auto st = o.body.find("status"); st != o.body.end())
+      kept.body["status"] = *st;
+    else
+      kept.body.erase("status");
+    o = std::move(kept);
+  }
   planner_.observed(key, prev ? &statusOf(*prev) : nullptr, &statusOf(o));
   store_.put(std::move(o));
 }

@@ -89,6 +89,60 @@ api::Json conditionsJson(const std::vector<Condition>& conditions, int64_t gener
   return out;
 }
 
+namespace {
+
+// Largest message of the condition reporting a rejected change (metav1.Condition allows
+// 32768 bytes; a shorter one keeps status readable, the log has every error).
+constexpr size_t kMaxRejectedMessage = 4096;
+
+std::string rejectedMessage(const api::Object& o, const api::RejectedChange& rc) {
+  std::string what =
+      rc.generation > 0 ? "generation " + std::to_string(rc.generation) : "the version";
+  if (!rc.location.file.empty()) what += " at " + rc.location.format();
+  std::string msg = "Fall Back: " + what + " is invalid and was not applied (";
+  for (size_t i = 0; i < rc.errors.size(); ++i) msg += (i ? "; " : "") + rc.errors[i];
+  msg += "); generation " + std::to_string(o.generation) + " is still served";
+  if (msg.size() > kMaxRejectedMessage) msg = msg.substr(0, kMaxRejectedMessage - 3) + "...";
+  return msg;
+}
+
+bool acceptedTrue(const api::Json& conditions) {
+  for (const auto& c : conditions)
+    if (c.value("type", "") == "Accepted") return c.value("status", "") == "True";
+  return false;
+}
+
+// An object kept at its last valid version (a newer version failed validation) says so in
+// its status. Routes use the spec's PartiallyInvalid "Fall Back" form on every parent that
+// accepted them (Accepted stays True at the served generation); other kinds, and parents
+// that did not accept the route, get the implementation-specific kRejectedChangeCondition.
+void reportRejectedChanges(Context& ctx) {
+  for (const auto& [key, o] : ctx.store.all()) {
+    if (!o.rejectedChange) continue;
+    auto st = ctx.result.statuses.find(key);
+    if (st == ctx.result.statuses.end()) continue;  // a kind without status (Service, ...)
+    std::string msg = rejectedMessage(o, *o.rejectedChange);
+    auto add = [&](api::Json& conditions, bool route) {
+      if (!conditions.is_array()) return;
+      bool fallBack = route && acceptedTrue(conditions);
+      Condition c{fallBack ? "PartiallyInvalid" : kRejectedChangeCondition, true,
+                  fallBack ? "UnsupportedValue" : "Invalid", msg};
+      conditions.push_back(conditionsJson({c}, o.generation)[0]);
+    };
+    api::Json& status = st->second;
+    if (auto it = status.find("conditions"); it != status.end()) add(*it, false);
+    for (const char* list : {"parents", "ancestors"}) {
+      auto it = status.find(list);
+      if (it == status.end() || !it->is_array()) continue;
+      for (auto& entry : *it)
+        if (entry.is_object() && entry.contains("conditions"))
+          add(entry["conditions"], std::string_view(list) == "parents");
+    }
+  }
+}
+
+}  // namespace
+
 TranslateResult translate(const api::Store& store, const TranslateOptions& options) {
   TranslateResult result;
   Context ctx{store, options, result, {}, {}, {}, {}, {}, {}, {}, {}, {}};
@@ -98,6 +152,7 @@ TranslateResult translate(const api::Store& store, const TranslateOptions& optio
   finishGateways(ctx);
   processPolicies(ctx);
   buildSnapshot(ctx);
+  reportRejectedChanges(ctx);
   return result;
 }
 

@@ -18,6 +18,10 @@
 namespace archway::translate {
 
 inline constexpr const char* kControllerName = "archway.dev/gateway-controller";
+// Condition (status True, reason Invalid) on an object whose newer version failed validation
+// and was not applied (api::Object::rejectedChange); routes accepted by a parent report it
+// as PartiallyInvalid with a "Fall Back" message instead, as the Gateway API spec describes.
+inline constexpr const char* kRejectedChangeCondition = "archway.dev/RejectedChange";
 
 struct TranslateOptions {
   std::string controllerName = kControllerName;

@@ -456,7 +456,7 @@ void Pool::pruneClosed() {
 void Pool::release(std::unique_ptr<Connection> c) {
   if (!c->keepAlive() || !c->socket().is_open() || idle_.size() >= net::kMaxIdleUpstreamPerEndpoint)
     return;  // destroyed -> closed
-  c->setDeadline(net::kUpstreamIdleTimeout);
+  c->setDeadline(net::upstreamIdleTimeout);
   idle_.push_back(std::move(c));
 }
 

@@ -38,7 +38,7 @@ H2Exchange::H2Exchange(std::shared_ptr<H2Connection> conn)
 H2Exchange::~H2Exchange() {
   if (!closed_) reset(NGHTTP2_CANCEL);
   if (id_ >= 0) conn_->exchanges_.erase(id_);
-  if (conn_->exchanges_.empty() && !conn_->dead_) conn_->setDeadline(net::kUpstreamIdleTimeout);
+  if (conn_->exchanges_.empty() && !conn_->dead_) conn_->setDeadline(net::upstreamIdleTimeout);
 }
 
 void H2Exchange::reset(uint32_t code) {

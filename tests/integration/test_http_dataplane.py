@@ -419,6 +419,20 @@ class DataPlaneTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(self.good.count("/backend-timeout/x"), 2)  # try + 1 retry
 
+    def test_backend_request_timeout_not_retried_for_post(self):
+        # The POST reached the backend before timing out: it may have been processed, so it
+        # is never sent again. An idempotent PUT is retried like the GET above.
+        status, _, _ = request(self.port, "POST", "/backend-timeout/post?slow=1000", body=b"once")
+        self.assertEqual(status, 504)
+        self.assertEqual(self.good.count("/backend-timeout/post"), 1)
+        status, _, _ = request(self.port, "PUT", "/backend-timeout/put?slow=1000", body=b"twice")
+        self.assertEqual(status, 504)
+        deadline = time.time() + 10
+        while self.good.count("/backend-timeout/put") < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.good.count("/backend-timeout/put"), 2)  # try + 1 retry
+        self.assertEqual(self.good.count("/backend-timeout/post"), 1)
+
     def test_no_ready_endpoints_503(self):
         status, _, _ = request(self.port, "GET", "/notready/x")
         self.assertEqual(status, 503)
@@ -734,7 +748,8 @@ class LiveChangeTest(unittest.TestCase):
             self.assertTrue(refused, "removed listener still accepts")
 
             # An invalid change (schema: unknown path match type) to one route says why in
-            # its status and in the log; everything else keeps serving.
+            # its status and in the log; the route's last good version (v2) and everything
+            # else keep serving.
             write(route_file, LIVE_ROUTE.format(ptype="Bogus", version="v3"))
             deadline = time.time() + 15
             reason = None
@@ -744,10 +759,13 @@ class LiveChangeTest(unittest.TestCase):
                     if i["kind"] == "HTTPRoute" and i["metadata"]["name"] == "live":
                         for p in i.get("status", {}).get("parents", []):
                             for cond in p.get("conditions", []):
-                                if cond["status"] == "False" and "Bogus" in cond.get("message", ""):
+                                if (cond["type"] == "PartiallyInvalid" and cond["status"] == "True"
+                                        and "Bogus" in cond.get("message", "")):
                                     reason = cond["message"]
                 time.sleep(0.1)
             self.assertIsNotNone(reason, gw.output())
+            st, h, _ = request(p1, "GET", "/probe")
+            self.assertEqual((st, h.get("x-version")), (200, "v2"))
             st, _, out = request(p1, "GET", "/other/still")
             self.assertEqual(st, 200)
             self.assertEqual(json.loads(out)["backend"], "live")

@@ -230,6 +230,40 @@ class KubernetesTest(unittest.TestCase):
         self.assertTrue(procs.wait_until(observed, WAIT_S, 0.1))
         self.assertGreater(self.kube.get("httproutes", "default", "main")["metadata"]["generation"], 1)
 
+    def test_2b_invalid_update_keeps_last_good(self):
+        # The API server stored an update our validation rejects (no admission webhook):
+        # the last valid version keeps serving and our status entry says why.
+        self.wait_backend("/echo/x", "b")
+        bad = route("svc-a")
+        bad["spec"]["rules"][0]["backendRefs"][0]["port"] = 70000
+        self.kube.put(bad)
+        generation = self.kube.get("httproutes", "default", "main")["metadata"]["generation"]
+
+        def ours():
+            rt = self.kube.get("httproutes", "default", "main")
+            p = [p for p in rt.get("status", {}).get("parents", [])
+                 if p["controllerName"] == CONTROLLER]
+            return {c["type"]: c for c in p[0]["conditions"]} if p else {}
+
+        got = procs.wait_until(lambda: "PartiallyInvalid" in ours(), WAIT_S, 0.1)
+        self.assertTrue(got, "no PartiallyInvalid: %r\n%s" % (ours(), self.proc.output()[-3000:]))
+        conds = ours()
+        self.assertEqual(self.backend_of("/echo/x"), "b")
+        self.assertEqual(conds["Accepted"]["status"], "True")
+        self.assertLess(conds["Accepted"]["observedGeneration"], generation)
+        msg = conds["PartiallyInvalid"]["message"]
+        self.assertTrue(msg.startswith("Fall Back: generation %d is invalid" % generation), msg)
+        self.assertIn("backendRefs[0].port", msg)
+        self.assertIn("HTTPRoute default/main: generation %d rejected" % generation,
+                      self.proc.output())
+        # Fixed: served again, and the fall-back condition goes away.
+        self.kube.put(route("svc-a"))
+        self.wait_backend("/echo/x", "a")
+        got = procs.wait_until(lambda: ours() and "PartiallyInvalid" not in ours(), WAIT_S, 0.1)
+        self.assertTrue(got, repr(ours()))
+        self.kube.put(route("svc-b"))
+        self.wait_backend("/echo/x", "b")
+
     def test_3_gone_watch_relists(self):
         k = self.kube
         self.wait_backend("/echo/x", "b")

@@ -265,5 +265,54 @@ spec:
   EXPECT_EQ(a.statuses.at({"HTTPRoute", "ns", "r"})["parents"].size(), 1u);
 }
 
+// A source kept an object's last valid version because a newer one failed validation: the
+// route says so with PartiallyInvalid "Fall Back" (Accepted stays True at the served
+// generation), the Gateway with kRejectedChangeCondition; nothing else changes.
+TEST(Translator, RejectedChangeIsReportedInStatus) {
+  api::LoadResult loaded = api::decodeText(std::string(kPrelude) + R"(---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: ns}
+spec:
+  parentRefs: [{name: gw, sectionName: http}]
+  rules:
+  - backendRefs: [{name: svc, port: 8080}]
+)",
+                                           "test.yaml");
+  ASSERT_FALSE(loaded.inputError);
+  api::Store store;
+  for (auto& o : loaded.objects) store.put(std::move(o));
+  TranslateResult before = translate(store);
+
+  for (const char* kind : {"HTTPRoute", "Gateway"}) {
+    api::Object o = *store.find(kind, "ns", std::string(kind) == "Gateway" ? "gw" : "r");
+    o.rejectedChange =
+        api::RejectedChange{{"test.yaml", 7}, 0, {"spec.rules[0].backendRefs[0].port: too big"}};
+    store.put(std::move(o));
+  }
+  TranslateResult after = translate(store);
+  EXPECT_EQ(before.snapshot->ports.size(), after.snapshot->ports.size());
+
+  const api::Json& parent = after.statuses.at({"HTTPRoute", "ns", "r"})["parents"][0];
+  std::map<std::string, api::Json> conds;
+  for (const auto& c : parent["conditions"]) conds[c["type"]] = c;
+  EXPECT_EQ(conds["Accepted"]["status"], "True");
+  ASSERT_TRUE(conds.count("PartiallyInvalid"));
+  EXPECT_EQ(conds["PartiallyInvalid"]["status"], "True");
+  EXPECT_EQ(conds["PartiallyInvalid"]["reason"], "UnsupportedValue");
+  EXPECT_EQ(conds["PartiallyInvalid"]["observedGeneration"], 1);
+  std::string msg = conds["PartiallyInvalid"]["message"];
+  EXPECT_EQ(msg.rfind("Fall Back: the version at test.yaml:7 is invalid", 0), 0u) << msg;
+  EXPECT_NE(msg.find("backendRefs[0].port: too big"), std::string::npos) << msg;
+
+  bool gatewayReports = false;
+  for (const auto& c : after.statuses.at({"Gateway", "ns", "gw"})["conditions"])
+    if (c["type"] == kRejectedChangeCondition) gatewayReports = c["status"] == "True";
+  EXPECT_TRUE(gatewayReports);
+  // Without a rejected change none of this appears.
+  EXPECT_EQ(before.statuses.at({"HTTPRoute", "ns", "r"})["parents"][0]["conditions"].size() + 1,
+            parent["conditions"].size());
+}
+
 }  // namespace
 }  // namespace archway::translate

@@ -14,13 +14,6 @@ namespace archway::http::h1 {
 
 namespace {
 
-// Lingering close: after our last response, keep reading (and dropping) what the client
-// still sends for this long / this many bytes, so unread request bytes do not turn our
-// close into a RST that destroys the response. nginx lingering_time 30 s /
-// lingering_timeout 5 s; Envoy delayed_close_timeout 1 s. (To move into net/limits.h.)
-constexpr std::chrono::milliseconds kLingerTimeout = std::chrono::seconds(2);
-constexpr size_t kLingerMaxBytes = 16 * 1024 * 1024;
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -400,7 +393,7 @@ Awaitable<ServerConnection::HeadResult> ServerConnection::readHead() {
     if (!sawByte) {
       if (draining_ || worker_.draining()) co_return HeadResult::kClosed;
       idle_ = true;
-      setDeadline(net::kKeepAliveIdleTimeout);
+      setDeadline(net::keepAliveIdleTimeout);
     }
     if (!co_await readSome()) {
       bool timedOut = timedOut_;
@@ -644,16 +637,16 @@ Awaitable<void> ServerConnection::run() {
   if (auto* tls = socket_.tls()) {
     // TLS: send close_notify (and wait briefly for the client's) so TLS clients see a
     // clean end of stream rather than a truncation.
-    setDeadline(kLingerTimeout);
+    setDeadline(net::kLingerTimeout);
     co_await tls->async_shutdown(kNoThrow);
     clearDeadline();
     socket_.close(ec);
     co_return;
   }
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-  setDeadline(kLingerTimeout);
+  setDeadline(net::kLingerTimeout);
   size_t swallowed = 0;
-  while (!ec && swallowed < kLingerMaxBytes && !timedOut_) {
+  while (!ec && swallowed < net::kLingerMaxBytes && !timedOut_) {
     auto [rec, n] = co_await socket_.async_read_some(asio::buffer(buf_), kNoThrow);
     ec = rec;
     swallowed += n;

@@ -548,7 +548,7 @@ void ServerConnection::streamDone(Stream* s) {
 }
 
 void ServerConnection::finishIfIdle() {
-  if (running_ == 0 && !closing_) setDeadline(net::kKeepAliveIdleTimeout);
+  if (running_ == 0 && !closing_) setDeadline(net::keepAliveIdleTimeout);
   if (draining_ && running_ == 0 && !closing_) {
     closing_ = true;
     wantWrite();
@@ -634,7 +634,7 @@ Awaitable<void> ServerConnection::writeLoop() {
 
 Awaitable<void> ServerConnection::run(std::string initial) {
   if (!init()) co_return;
-  setDeadline(net::kKeepAliveIdleTimeout);
+  setDeadline(net::keepAliveIdleTimeout);
   asio::co_spawn(worker_.io(), writeLoop(), asio::detached);
   bool ok =
       initial.empty() || feed(reinterpret_cast<const uint8_t*>(initial.data()), initial.size());

@@ -1,0 +1,316 @@
+#!/usr/bin/python3
+"""`archway run -f DIR`: a change that fails validation leaves the last good version of the
+object serving, and the status, the admin /status and the log say why; a fixed change is
+then served; a file that stops parsing keeps all its objects serving; an object removed from
+its file is removed; an object that was never valid is left out.
+Needs $ARCHWAY_BIN (default: build-asan-ubsan/archway)."""
+
+import http.server
+import json
+import os
+import shutil
+import socketserver
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+
+import procs  # noqa: E402
+
+BIN = os.environ.get("ARCHWAY_BIN", os.path.join(REPO, "build-asan-ubsan", "archway"))
+WAIT_S = 30
+
+
+class Backend(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        data = json.dumps({"backend": self.server.name, "path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class BackendServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+    def __init__(self, name):
+        super().__init__(("127.0.0.1", 0), Backend)
+        self.name = name
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def base_yaml(port, hostname="*.example.com", target_a=0, target_b=0):
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: archway}}
+spec: {{controllerName: archway.dev/gateway-controller}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  gatewayClassName: archway
+  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
+  listeners:
+  - {{name: http, protocol: HTTP, port: {port}, hostname: "{hostname}"}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: svc-a, namespace: default}}
+spec:
+  ports: [{{name: http, port: 80, targetPort: {target_a}, protocol: TCP}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: svc-a-1
+  namespace: default
+  labels: {{kubernetes.io/service-name: svc-a}}
+addressType: IPv4
+ports: [{{name: http, port: {target_a}, protocol: TCP}}]
+endpoints:
+- addresses: ["127.0.0.1"]
+  conditions: {{ready: true}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: svc-b, namespace: default}}
+spec:
+  ports: [{{name: http, port: 80, targetPort: {target_b}, protocol: TCP}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: svc-b-1
+  namespace: default
+  labels: {{kubernetes.io/service-name: svc-b}}
+addressType: IPv4
+ports: [{{name: http, port: {target_b}, protocol: TCP}}]
+endpoints:
+- addresses: ["127.0.0.1"]
+  conditions: {{ready: true}}
+"""
+
+
+def route_yaml(name, prefix, backend, marker, port=80):
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}, namespace: default}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: {prefix}}}}}]
+    filters:
+    - type: ResponseHeaderModifier
+      responseHeaderModifier:
+        set: [{{name: X-Version, value: "{marker}"}}]
+    backendRefs: [{{name: {backend}, port: {port}}}]
+"""
+
+
+def routes_file(*docs):
+    return "---\n".join(docs)
+
+
+class LastGoodTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(BIN):
+            raise unittest.SkipTest(f"{BIN} not built")
+        cls.a = BackendServer("a")
+        cls.b = BackendServer("b")
+        cls.dir = tempfile.mkdtemp()
+        cls.manifests = os.path.join(cls.dir, "manifests")
+        os.mkdir(cls.manifests)
+        cls.port = procs.free_port()
+        cls.admin_port = procs.free_port()
+        cls.base = os.path.join(cls.manifests, "base.yaml")
+        cls.routes = os.path.join(cls.manifests, "routes.yaml")
+        cls.write(cls.base, cls.base_text())
+        cls.write(cls.routes, routes_file(route_yaml("main", "/app", "svc-a", "v1"),
+                                          route_yaml("other", "/other", "svc-b", "o1")))
+        cls.gw = procs.Child([BIN, "run", "-f", cls.manifests, "--workers", "1",
+                              "--admin-address", f"127.0.0.1:{cls.admin_port}"],
+                             os.path.join(cls.dir, "archway.log"))
+        deadline = time.time() + WAIT_S
+        while time.time() < deadline:
+            if not cls.gw.alive():
+                raise RuntimeError("archway exited: " + cls.gw.output())
+            if cls.admin("/ready")[0] == 200:
+                return
+            time.sleep(0.1)
+        cls.gw.stop()
+        raise RuntimeError("archway not ready: " + cls.gw.output())
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        out = cls.gw.output()
+        cls.a.shutdown()
+        cls.b.shutdown()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        assert rc == 0, f"archway exited {rc}: {out[-3000:]}"
+        assert "AddressSanitizer" not in out and "runtime error" not in out, out
+
+    @classmethod
+    def base_text(cls, hostname="*.example.com", target_b=None):
+        return base_yaml(cls.port, hostname, cls.a.server_address[1],
+                         cls.b.server_address[1] if target_b is None else target_b)
+
+    @staticmethod
+    def write(path, text):
+        # Rename-replace: the reader never sees a half-written file.
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, path)
+
+    @classmethod
+    def admin(cls, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{cls.admin_port}{path}",
+                                        timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError:
+            return 0, ""
+
+    def get(self, path):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                     headers={"Host": "www.example.com"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.headers.get("X-Version"), json.loads(r.read())["backend"]
+        except urllib.error.HTTPError as e:
+            e.read()
+            return e.code, None, None
+
+    def item(self, kind, name):
+        items = json.loads(self.admin("/status")[1])["items"]
+        found = [i for i in items if i["kind"] == kind and i["metadata"]["name"] == name]
+        return found[0] if found else None
+
+    def wait_for(self, what, pred):
+        deadline = time.time() + WAIT_S
+        while time.time() < deadline:
+            value = pred()
+            if value:
+                return value
+            time.sleep(0.1)
+        self.fail(f"timed out waiting for {what}\n{self.gw.output()[-3000:]}")
+
+    @staticmethod
+    def conditions(route_item):
+        return {c["type"]: c for c in route_item["status"]["parents"][0]["conditions"]}
+
+    def test_last_good_configuration_keeps_serving(self):
+        self.assertEqual(self.wait_for("v1 served", lambda: self.get("/app")[1] == "v1" or None),
+                         True)
+        self.assertEqual(self.get("/app"), (200, "v1", "a"))
+        self.assertEqual(self.get("/other"), (200, "o1", "b"))
+
+        # 1. An invalid edit of "main" (port out of range) and a new route that was never
+        # valid: main keeps its v1 version serving; "fresh" is left out.
+        self.write(self.routes, routes_file(
+            route_yaml("main", "/app", "svc-b", "v2", port=70000),
+            route_yaml("other", "/other", "svc-b", "o1"),
+            route_yaml("fresh", "/fresh", "svc-b", "f1", port=70000)))
+        main = self.wait_for("the rejected change in /status",
+                             lambda: (self.item("HTTPRoute", "main") or {}).get("rejectedChange")
+                             and self.item("HTTPRoute", "main"))
+        self.assertEqual(self.get("/app"), (200, "v1", "a"))
+        self.assertEqual(self.get("/other"), (200, "o1", "b"))
+        self.assertEqual(self.get("/fresh")[0], 404)
+        self.assertEqual(main["metadata"]["generation"], 1)
+        self.assertEqual(main["spec"]["rules"][0]["backendRefs"][0]["name"], "svc-a")
+        rejected = main["rejectedChange"]
+        self.assertTrue(rejected["location"].startswith(self.routes + ":"), rejected)
+        self.assertTrue(any("backendRefs[0].port" in e for e in rejected["errors"]), rejected)
+        conds = self.conditions(main)
+        self.assertEqual(conds["Accepted"]["status"], "True")
+        self.assertEqual(conds["Accepted"]["observedGeneration"], 1)
+        partial = conds["PartiallyInvalid"]
+        self.assertEqual((partial["status"], partial["reason"]), ("True", "UnsupportedValue"))
+        self.assertTrue(partial["message"].startswith("Fall Back: "), partial)
+        self.assertIn("backendRefs[0].port", partial["message"])
+        self.assertIn("routes.yaml:", partial["message"])
+        fresh = self.item("HTTPRoute", "fresh")
+        self.assertNotIn("rejectedChange", fresh)
+        fresh_conds = self.conditions(fresh)
+        self.assertEqual(fresh_conds["Accepted"]["status"], "False")
+        self.assertNotIn("PartiallyInvalid", fresh_conds)
+        out = self.wait_for("the rejection in the log",
+                            lambda: "HTTPRoute default/main: change rejected" in self.gw.output()
+                            and self.gw.output())
+        # file:line: Kind ns/name: field: why
+        self.assertRegex(out, r"routes\.yaml:\d+: HTTPRoute default/main: "
+                              r"spec\.rules\[0\]\.backendRefs\[0\]\.port: ")
+
+        # 2. Fixed: the new version is served and the rejection is no longer reported.
+        self.write(self.routes, routes_file(route_yaml("main", "/app", "svc-b", "v2"),
+                                            route_yaml("other", "/other", "svc-b", "o1")))
+        self.wait_for("v2 served", lambda: self.get("/app")[1] == "v2")
+        self.assertEqual(self.get("/app"), (200, "v2", "b"))
+        main = self.item("HTTPRoute", "main")
+        self.assertEqual(main["metadata"]["generation"], 2)
+        self.assertNotIn("rejectedChange", main)
+        conds = self.conditions(main)
+        self.assertNotIn("PartiallyInvalid", conds)
+        self.assertEqual(conds["Accepted"]["observedGeneration"], 2)
+
+        # 3. A YAML syntax error keeps every object of the file serving.
+        log_before = len(self.gw.output())
+        with open(self.routes, "w") as f:
+            f.write(route_yaml("main", "/app", "svc-a", "v3") + "---\nkind: [unterminated\n")
+        self.wait_for("the parse error in the log",
+                      lambda: "cannot parse" in self.gw.output()[log_before:])
+        self.assertEqual(self.get("/app"), (200, "v2", "b"))
+        self.assertEqual(self.get("/other"), (200, "o1", "b"))
+
+        # 4. Other kinds: an invalid Gateway edit (listener hostname) and an invalid Service
+        # edit (targetPort out of range) keep the served versions; the Gateway's status says why.
+        self.write(self.base, self.base_text(hostname="-bad-.example.com", target_b=99999))
+        gw = self.wait_for("the Gateway's rejected change",
+                           lambda: (self.item("Gateway", "gw") or {}).get("rejectedChange")
+                           and (self.item("Service", "svc-b") or {}).get("rejectedChange")
+                           and self.item("Gateway", "gw"))
+        self.assertEqual(self.get("/other"), (200, "o1", "b"))
+        gw_conds = {c["type"]: c for c in gw["status"]["conditions"]}
+        self.assertEqual(gw_conds["Accepted"]["status"], "True")
+        self.assertEqual(gw_conds["archway.dev/RejectedChange"]["status"], "True")
+        self.assertIn("hostname", gw_conds["archway.dev/RejectedChange"]["message"])
+        self.write(self.base, self.base_text())
+        self.wait_for("the Gateway valid again",
+                      lambda: "rejectedChange" not in (self.item("Gateway", "gw") or
+                                                       {"rejectedChange": 1}))
+
+        # 5. Removing an object from its file removes it, even after a rejected edit.
+        self.write(self.routes, routes_file(route_yaml("main", "/app", "svc-b", "v4", port=70000),
+                                            route_yaml("other", "/other", "svc-b", "o1")))
+        self.wait_for("main's rejected change",
+                      lambda: (self.item("HTTPRoute", "main") or {}).get("rejectedChange"))
+        self.assertEqual(self.get("/app"), (200, "v2", "b"))
+        self.write(self.routes, route_yaml("other", "/other", "svc-b", "o2"))
+        self.wait_for("o2 served", lambda: self.get("/other")[1] == "o2")
+        self.assertIsNone(self.item("HTTPRoute", "main"))
+        self.assertEqual(self.get("/app")[0], 404)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
