@@ -3,14 +3,11 @@
 with a CA made at test time, a bearer token, lists and watch streams, status PATCHes.
 Needs $ARCHWAY_BIN (default: build-asan-ubsan/archway)."""
 
-import http.server
 import json
 import os
 import shutil
-import socketserver
 import sys
 import tempfile
-import threading
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,28 +24,7 @@ TOKEN = "test-token-0123456789"
 WAIT_S = 30
 
 
-class Backend(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        data = json.dumps({"backend": self.server.name, "path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class BackendServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-    def __init__(self, name):
-        super().__init__(("127.0.0.1", 0), Backend)
-        self.name = name
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+BackendServer = procs.NamedBackend
 
 
 def service(name, port):

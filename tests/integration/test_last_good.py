@@ -5,14 +5,11 @@ then served; a file that stops parsing keeps all its objects serving; an object 
 its file is removed; an object that was never valid is left out.
 Needs $ARCHWAY_BIN (default: build-asan-ubsan/archway)."""
 
-import http.server
 import json
 import os
 import shutil
-import socketserver
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import urllib.error
@@ -28,28 +25,7 @@ BIN = os.environ.get("ARCHWAY_BIN", os.path.join(REPO, "build-asan-ubsan", "arch
 WAIT_S = 30
 
 
-class Backend(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        data = json.dumps({"backend": self.server.name, "path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class BackendServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-    def __init__(self, name):
-        super().__init__(("127.0.0.1", 0), Backend)
-        self.name = name
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+BackendServer = procs.NamedBackend
 
 
 def base_yaml(port, hostname="*.example.com", target_a=0, target_b=0):

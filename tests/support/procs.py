@@ -1,7 +1,10 @@
 """Process helpers shared by the Python tests: free ports, child processes that are
-always stopped (by their own pid), waiting for a ready line or an HTTP endpoint."""
+always stopped (by their own pid), waiting for a ready line or an HTTP endpoint, and a
+small in-process HTTP backend that names itself."""
 
+import http.server
 import json
+import socketserver
 import os
 import socket
 import subprocess
@@ -144,3 +147,30 @@ def wait_until(pred, timeout, interval=0.05):
         if time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+
+class _NamedHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        data = json.dumps({"backend": self.server.name, "path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class NamedBackend(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """HTTP/1.1 keep-alive backend in a thread: every GET gets
+    {"backend": name, "path": path} as JSON, so a test sees which backend served it."""
+
+    daemon_threads = True
+
+    def __init__(self, name):
+        super().__init__(("127.0.0.1", 0), _NamedHandler)
+        self.name = name
+        threading.Thread(target=self.serve_forever, daemon=True).start()
