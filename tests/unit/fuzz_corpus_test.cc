@@ -1,5 +1,6 @@
-// Replays the decode+translate fuzz corpus through the fuzz target's own pipeline, so every
-// test run (under ASan/UBSan in CI) re-checks the hostile seeds and past crash reproducers.
+// Replays the fuzz corpora through the fuzz targets' own checks (decode+translate, the
+// HTTP/1.1 request and response parsers), so every test run (under ASan/UBSan in CI)
+// re-checks the hostile seeds and past crash reproducers.
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "../../fuzz/decode_translate.h"
+#include "../../fuzz/h1_codec.h"
 
 namespace archway::api {
 namespace {
@@ -47,6 +49,28 @@ TEST(FuzzCorpus, EveryInputRunsThroughDecodeValidateTranslate) {
     }
   }
   EXPECT_GE(files, 40u);
+}
+
+// Runs every file of fuzz/corpus/<name> through `target`; returns how many there were.
+template <typename Target>
+size_t replayCorpus(const char* name, Target target) {
+  size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(corpusDir().parent_path() / name)) {
+    if (!entry.is_regular_file()) continue;
+    ++files;
+    std::string data = readFile(entry.path());
+    SCOPED_TRACE(entry.path().filename().string());
+    target(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  }
+  return files;
+}
+
+TEST(FuzzCorpus, Http1RequestParserChecksHoldOnEverySeed) {
+  EXPECT_GE(replayCorpus("h1_request", archway::fuzz::h1Request), 26u);
+}
+
+TEST(FuzzCorpus, Http1ResponseParserChecksHoldOnEverySeed) {
+  EXPECT_GE(replayCorpus("h1_response", archway::fuzz::h1Response), 13u);
 }
 
 LoadResult decodeCorpusFile(const char* name) {
