@@ -31,7 +31,10 @@ inline void check(bool ok) {
 // One parsed request (or rejection) as a comparable string.
 inline std::string describeRequest(http::h1::RequestParser& p, int reject) {
   std::string out;
-  if (reject != 0) return "reject " + std::to_string(reject) + "\n";
+  // Which limit or rule a hostile head hits first may depend on the split (llhttp calls
+  // back with partial spans at read boundaries before it validates the rest of a token),
+  // so a rejection compares as a rejection; the messages before it must be identical.
+  if (reject != 0) return "reject\n";
   const http::RequestHead& r = p.request();
   out += r.method + " " + r.path + " " + r.authority + " v1." + std::to_string(r.versionMinor);
   out += p.keepAlive() ? " ka" : " close";

@@ -310,3 +310,28 @@ RESPONSES = {
 for i, (name, data) in enumerate(sorted(RESPONSES.items())):
     write_h1("h1_response", name, i * 11, data)
 write_h1("h1_response", "head-length", 0x80 | 3, RESPONSES["length"])
+
+# Routing seeds (corpus/route_request): requests aimed at each rule of the fuzz route table
+# in fuzz/route_request.h.
+ROUTED = {
+    "exact": b"GET /exact HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    "regex": b"GET /re/abc/123 HTTP/1.1\r\nHost: a.wild.example\r\n\r\n",
+    "conditions": b"POST /h?q=1&r=42 HTTP/1.1\r\nHost: example.com\r\nX-Ver: 2\r\nX-Re: abz\r\n"
+                  b"Content-Length: 0\r\n\r\n",
+    "rewrite-prefix": b"GET /api/users?id=1 HTTP/1.1\r\nHost: any\r\nX-Remove: 1\r\n\r\n",
+    "rewrite-prefix-root": b"GET /api HTTP/1.1\r\nHost: any\r\n\r\n",
+    "rewrite-v1": b"GET /v1/a/b HTTP/1.1\r\nHost: any\r\n\r\n",
+    "rewrite-full": b"GET /full/x?y HTTP/1.1\r\nHost: any\r\n\r\n",
+    "redirect": b"GET /redir/x/y?z=1 HTTP/1.1\r\nHost: any:8080\r\n\r\n",
+    "redirect-plain": b"GET /plainredir/%2e%2e/x HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+    "cors-preflight": b"OPTIONS /cors HTTP/1.1\r\nHost: any\r\nOrigin: https://a.example.com\r\n"
+                      b"Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: x-a\r\n\r\n",
+    "cors-simple": b"GET /cors HTTP/1.1\r\nHost: any\r\nOrigin: http://a.example\r\n\r\n",
+    "absolute-form": b"GET http://Example.COM/exact HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    "pipelined": b"GET /api/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /redir HTTP/1.1\r\nHost: b\r\n\r\n",
+}
+d = os.path.join(os.path.dirname(OUT), "route_request")
+os.makedirs(d, exist_ok=True)
+for name, data in ROUTED.items():
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)

@@ -9,6 +9,7 @@
 
 #include "../../fuzz/decode_translate.h"
 #include "../../fuzz/h1_codec.h"
+#include "../../fuzz/route_request.h"
 
 namespace archway::api {
 namespace {
@@ -71,6 +72,33 @@ TEST(FuzzCorpus, Http1RequestParserChecksHoldOnEverySeed) {
 
 TEST(FuzzCorpus, Http1ResponseParserChecksHoldOnEverySeed) {
   EXPECT_GE(replayCorpus("h1_response", archway::fuzz::h1Response), 13u);
+}
+
+TEST(FuzzCorpus, RoutedRequestChecksHoldOnEverySeed) {
+  EXPECT_GE(replayCorpus("route_request", archway::fuzz::routeRequests), 13u);
+}
+
+// The seeds reach the rules they were written for (the fuzz table is not vacuous).
+TEST(FuzzCorpus, RouteFuzzTableRoutesTheSeedsToTheirRules) {
+  auto route = [](std::string_view raw) {
+    http::h1::RequestParser p;
+    p.reset("http");
+    int reject = 0;
+    p.feed(raw.data(), raw.size(), &reject);
+    EXPECT_EQ(reject, 0) << raw;
+    http::RequestHead& r = p.request();
+    int index = archway::fuzz::routeAndFilter(r);
+    EXPECT_GE(index, 0) << raw;
+    return r;
+  };
+  EXPECT_EQ(route("GET /api/users?id=1 HTTP/1.1\r\nHost: any\r\nX-Remove: 1\r\n\r\n").path,
+            "/users?id=1");
+  http::RequestHead r = route("GET /api/x HTTP/1.1\r\nHost: any\r\nX-Remove: 1\r\n\r\n");
+  EXPECT_EQ(r.authority, "internal.example");
+  EXPECT_EQ(r.headers.get("x-remove"), nullptr);
+  EXPECT_NE(r.headers.get("x-set"), nullptr);
+  EXPECT_EQ(route("GET /v1/a/b HTTP/1.1\r\nHost: any\r\n\r\n").path, "/v2/new/a/b");
+  EXPECT_EQ(route("GET /full/x?y HTTP/1.1\r\nHost: any\r\n\r\n").path, "/replaced?y");
 }
 
 LoadResult decodeCorpusFile(const char* name) {

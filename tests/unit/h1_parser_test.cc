@@ -131,6 +131,22 @@ TEST(RequestParser, HeaderLimitsGive431) {
   EXPECT_EQ(rejectOf(longUrl), 431);
 }
 
+// A slow client's head arrives in small reads; its byte budget must not depend on that
+// (values used to be charged 4 extra bytes per callback; found by the fuzzer).
+TEST(RequestParser, HeaderByteBudgetDoesNotDependOnReadSizes) {
+  std::string in = "GET / HTTP/1.1\r\nHost: a\r\n";
+  for (int i = 0; i < 40; ++i)
+    in += "X-" + std::to_string(i) + ": " + std::string(400, 'v') + "\r\n";
+  in += "\r\n";
+  RequestParser p;
+  p.reset("http");
+  int reject = 0;
+  for (size_t i = 0; i < in.size() && reject == 0; ++i) p.feed(in.data() + i, 1, &reject);
+  EXPECT_EQ(reject, 0);
+  EXPECT_TRUE(p.messageComplete());
+  EXPECT_EQ(p.request().headers.size(), 40u);
+}
+
 TEST(RequestParser, BodyOverTheLimitIs413AndADeclaredOneIsFlaggedEarly) {
   uint64_t saved = net::requestBodyLimit;
   net::requestBodyLimit = 10;
@@ -169,7 +185,7 @@ TEST(RequestParser, ChunkedTrailerFieldsAreDropped) {
   // Still bounded: endless trailers hit the head's byte budget.
   p.reset("http");
   std::string in = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
-  for (size_t i = 0; i * 20 < net::kMaxRequestHeaderBytes + 100; ++i)
+  for (size_t i = 0; i * 17 < net::kMaxRequestHeaderBytes + 1000; ++i)  // 17 counted bytes a line
     in += "X-T: aaaaaaaaaaaaaa\r\n";
   EXPECT_EQ(feedAll(p, in), 431);
 }

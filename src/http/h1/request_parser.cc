@@ -107,6 +107,7 @@ int RequestParser::onHeaderField(llhttp_t* p, const char* at, size_t len) {
     }
     items.push_back(Header{});
     c->lastWasValue_ = false;
+    c->headBytes_ += 4;  // ": " and CRLF, once per field whatever the read sizes
   }
   if (c->headBytes_ > net::kMaxRequestHeaderBytes) {
     c->rejectStatus_ = 431;
@@ -122,7 +123,7 @@ int RequestParser::onHeaderField(llhttp_t* p, const char* at, size_t len) {
 
 int RequestParser::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   auto* c = static_cast<RequestParser*>(p->data);
-  c->headBytes_ += len + 4;
+  c->headBytes_ += len;
   if (c->headersComplete_) return c->onTrailerBytes();
   if (c->headBytes_ > net::kMaxRequestHeaderBytes) {
     c->rejectStatus_ = 431;

@@ -49,6 +49,7 @@ int ResponseParser::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   if (c->lastWasValue_ || items.empty()) {
     items.push_back(Header{});
     c->lastWasValue_ = false;
+    c->headBytes_ += 4;  // ": " and CRLF, once per field whatever the read sizes
   }
   std::string& name = items.back().name;
   size_t old = name.size();
@@ -60,7 +61,7 @@ int ResponseParser::onHeaderField(llhttp_t* p, const char* at, size_t len) {
 
 int ResponseParser::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   auto* c = static_cast<ResponseParser*>(p->data);
-  c->headBytes_ += len + 4;
+  c->headBytes_ += len;
   if (c->headBytes_ > net::kMaxResponseHeaderBytes) return -1;
   if (c->headComplete_) return 0;
   auto& items = c->head_->headers.items();
