@@ -20,8 +20,11 @@ import unittest
 from concurrent import futures
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_h2 import (BIN, Archway, H2Client, free_port, gateway_yaml,  # noqa: E402
-                     service_yaml)
+from test_h2 import H2C, H2Client  # noqa: E402
+
+import manifests  # noqa: E402  (tests/support, on the path through test_h2)
+import procs  # noqa: E402
+from procs import BIN, free_port  # noqa: E402
 
 try:
     import grpc
@@ -146,14 +149,14 @@ class GrpcTest(unittest.TestCase):
         cls.b = Backend("b")
         cls.dir = tempfile.mkdtemp(prefix="archway-grpc-")
         cls.port = free_port()
-        with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
-            f.write(gateway_yaml(cls.port))
-            # No appProtocol on grpc-a: a GRPCRoute backend is HTTP/2 regardless.
-            f.write(service_yaml("grpc-a", cls.a.port))
-            f.write(service_yaml("grpc-b", cls.b.port, "kubernetes.io/h2c"))
-            f.write(service_yaml("grpc-down", free_port(), "kubernetes.io/h2c"))
-            f.write(routes_yaml())
-        cls.gw = Archway(cls.dir, free_port())
+        manifests.write(os.path.join(cls.dir, "all.yaml"),
+                        manifests.http_gateway(cls.port),
+                        # No appProtocol on grpc-a: a GRPCRoute backend is HTTP/2 regardless.
+                        manifests.service("grpc-a", cls.a.port),
+                        manifests.service("grpc-b", cls.b.port, app_protocol=H2C),
+                        manifests.service("grpc-down", free_port(), app_protocol=H2C),
+                        routes_yaml())
+        cls.gw = procs.Archway(cls.dir)
         cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.port)
 
     @classmethod

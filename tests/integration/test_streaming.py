@@ -22,7 +22,11 @@ import unittest
 import h2.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_h2 import BIN, Archway, H2Client, free_port, gateway_yaml, service_yaml  # noqa: E402
+from test_h2 import H2Client  # noqa: E402
+
+import manifests  # noqa: E402  (tests/support, on the path through test_h2)
+import procs  # noqa: E402
+from procs import BIN, free_port  # noqa: E402
 
 LIMIT = 32 * 1024 * 1024  # --max-request-body-bytes for this gateway
 MIB = 1024 * 1024
@@ -192,13 +196,13 @@ class StreamingTest(unittest.TestCase):
         cls.mirror = SinkBackend()
         cls.dir = tempfile.mkdtemp(prefix="archway-streaming-")
         cls.port = free_port()
-        with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
-            f.write(gateway_yaml(cls.port))
-            f.write(service_yaml("sink", cls.sink.port))
-            f.write(service_yaml("mirror", cls.mirror.port))
-            f.write(routes_yaml())
-        cls.gw = Archway(cls.dir, free_port(),
-                         extra_args=["--max-request-body-bytes", str(LIMIT)])
+        manifests.write(os.path.join(cls.dir, "all.yaml"),
+                        manifests.http_gateway(cls.port),
+                        manifests.service("sink", cls.sink.port),
+                        manifests.service("mirror", cls.mirror.port),
+                        routes_yaml())
+        cls.gw = procs.Archway(cls.dir,
+                               args=["--max-request-body-bytes", str(LIMIT)])
         cls.big = os.urandom(12 * MIB)  # over the old 8 MiB buffer
         cls.big_path = os.path.join(cls.dir, "big.bin")
         with open(cls.big_path, "wb") as f:

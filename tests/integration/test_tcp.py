@@ -15,6 +15,7 @@ import unittest
 
 from l4_common import (BIN, GATEWAY_CLASS, TIMEOUT, Archway, StreamEcho, free_port, recv_all,
                        recv_until, service_yaml, wait_until)
+import procs  # noqa: E402  (tests/support, on the path through l4_common)
 
 
 def gateway(ports):
@@ -87,7 +88,7 @@ class TcpTest(unittest.TestCase):
         for b in (cls.b1, cls.b2, cls.b3):
             b.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
-        if rc != 0 or "runtime error" in out or "AddressSanitizer" in out:
+        if rc != 0 or procs.sanitizer_report(out):
             raise AssertionError(f"archway exit {rc}:\n{out[-4000:]}")
 
     def connect(self, port):

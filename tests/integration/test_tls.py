@@ -19,6 +19,7 @@ import unittest
 from l4_common import (BIN, GATEWAY_CLASS, TIMEOUT, Archway, HttpEcho, StreamEcho, certs,
                        client_context, configmap_yaml, free_port, read, recv_all, recv_until,
                        secret_yaml, server_context, service_yaml)
+import procs  # noqa: E402  (tests/support, on the path through l4_common)
 
 
 def https_get(port, sni, host, ca, alpn=None, cert=None, path="/"):
@@ -256,7 +257,7 @@ spec:
         cls.tcp_backend.close()
         cls.reenc_backend.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
-        if rc != 0 or "runtime error" in out or "AddressSanitizer" in out:
+        if rc != 0 or procs.sanitizer_report(out):
             raise AssertionError(f"archway exit {rc}:\n{out[-4000:]}")
 
     # --- HTTPS: SNI selection, isolation, ALPN -------------------------------------------

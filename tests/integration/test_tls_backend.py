@@ -15,6 +15,7 @@ import unittest
 
 from l4_common import (BIN, GATEWAY_CLASS, Archway, HttpEcho, certs, configmap_yaml, free_port,
                        read, secret_yaml, server_context, service_yaml)
+import procs  # noqa: E402  (tests/support, on the path through l4_common)
 
 
 def policy(name, service, ca_cm, hostname, sans=None):
@@ -111,7 +112,7 @@ spec:
         cls.echo.shutdown()
         cls.mtls_echo.shutdown()
         shutil.rmtree(cls.dir, ignore_errors=True)
-        if rc != 0 or "runtime error" in out or "AddressSanitizer" in out:
+        if rc != 0 or procs.sanitizer_report(out):
             raise AssertionError(f"archway exit {rc}:\n{out[-4000:]}")
 
     def get(self, path, port=None):

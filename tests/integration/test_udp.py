@@ -16,6 +16,7 @@ import unittest
 
 from l4_common import (BIN, GATEWAY_CLASS, REPO, Archway, UdpEcho, free_port, service_yaml,
                        wait_until)
+import procs  # noqa: E402  (tests/support, on the path through l4_common)
 
 
 def max_sessions_per_port():
@@ -98,7 +99,7 @@ class UdpTest(unittest.TestCase):
         cls.one.close()
         cls.two.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
-        if rc != 0 or "runtime error" in out or "AddressSanitizer" in out:
+        if rc != 0 or procs.sanitizer_report(out):
             raise AssertionError(f"archway exit {rc}:\n{out[-4000:]}")
 
     def client(self):
