@@ -41,9 +41,12 @@ def grpc_frame(payload):
 class Backend:
     """A grpcio server with generic handlers (raw bytes, no protobuf needed)."""
 
-    def __init__(self, name, credentials=None, services=("test.Echo", "test.Other")):
+    def __init__(self, name, credentials=None, services=("test.Echo", "test.Other"),
+                 initial_metadata=()):
         self.name = name
+        self.initial_metadata = tuple(initial_metadata)  # sent after x-backend
         self.seen = []  # invocation metadata of each call
+        self.messages = []  # request message of each unary call
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                                   options=[("grpc.so_reuseport", 0)])
         self.server.add_generic_rpc_handlers(tuple(self._handler(s) for s in services))
@@ -56,8 +59,9 @@ class Backend:
     def _handler(self, service):
         def unary(request, context):
             md = dict(context.invocation_metadata())
+            self.messages.append(request)  # before seen: tests wait on seen
             self.seen.append(md)
-            context.send_initial_metadata((("x-backend", self.name),))
+            context.send_initial_metadata((("x-backend", self.name),) + self.initial_metadata)
             context.set_trailing_metadata((("x-trailer", "t-" + self.name),
                                            ("x-added-seen", md.get("x-added", "")),))
             return b"%s:%s" % (self.name.encode(), request)
@@ -129,6 +133,24 @@ spec:
     backendRefs: [{name: grpc-down, port: 80}]
   - matches: [{method: {service: test.Empty}}]
     backendRefs: [{name: grpc-empty, port: 80}]
+  - matches: [{method: {service: test.Mods}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        set: [{name: x-set, value: set-by-gateway}]
+        add: [{name: x-add, value: added-by-gateway}]
+        remove: [x-remove]
+    - type: ResponseHeaderModifier
+      responseHeaderModifier:
+        set: [{name: x-resp-set, value: set-by-gateway}]
+        add: [{name: x-resp-add, value: added-by-gateway}]
+        remove: [x-backend-secret]
+    backendRefs: [{name: grpc-mods, port: 80}]
+  - matches: [{method: {service: test.Mirrored}}]
+    filters:
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: grpc-mirror, port: 80}}
+    backendRefs: [{name: grpc-primary, port: 80}]
 ---
 apiVersion: v1
 kind: Service
@@ -147,6 +169,11 @@ class GrpcTest(unittest.TestCase):
             raise unittest.SkipTest("archway binary not built: " + BIN)
         cls.a = Backend("a")
         cls.b = Backend("b")
+        cls.mods = Backend("mods", services=("test.Mods",),
+                           initial_metadata=(("x-resp-set", "set-by-backend"),
+                                             ("x-backend-secret", "hidden")))
+        cls.primary = Backend("primary", services=("test.Mirrored",))
+        cls.mirror = Backend("mirror", services=("test.Mirrored",))
         cls.dir = tempfile.mkdtemp(prefix="archway-grpc-")
         cls.port = free_port()
         manifests.write(os.path.join(cls.dir, "all.yaml"),
@@ -155,6 +182,9 @@ class GrpcTest(unittest.TestCase):
                         manifests.service("grpc-a", cls.a.port),
                         manifests.service("grpc-b", cls.b.port, app_protocol=H2C),
                         manifests.service("grpc-down", free_port(), app_protocol=H2C),
+                        manifests.service("grpc-mods", cls.mods.port, app_protocol=H2C),
+                        manifests.service("grpc-primary", cls.primary.port, app_protocol=H2C),
+                        manifests.service("grpc-mirror", cls.mirror.port, app_protocol=H2C),
                         routes_yaml())
         cls.gw = procs.Archway(cls.dir)
         cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.port)
@@ -163,8 +193,8 @@ class GrpcTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.channel.close()
         rc = cls.gw.stop()
-        cls.a.stop()
-        cls.b.stop()
+        for b in (cls.a, cls.b, cls.mods, cls.primary, cls.mirror):
+            b.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
         if rc not in (0, None):
             raise AssertionError("archway exited with %s:\n%s" % (rc, cls.gw.output()))
@@ -186,6 +216,84 @@ class GrpcTest(unittest.TestCase):
         # The request header modifier reached the backend.
         self.assertEqual(trailing.get("x-added-seen"), "by-gateway")
         self.assertEqual(self.a.seen[-1].get("x-client"), "c1")
+
+    def test_request_header_modifier_set_add_remove(self):
+        before = len(self.mods.seen)
+        resp, call = self.unary("/test.Mods/Unary").with_call(
+            b"m", timeout=10, metadata=(("x-set", "from-client"), ("x-remove", "gone"),
+                                        ("x-keep", "kept")))
+        self.assertEqual(resp, b"mods:m")
+        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        self.assertEqual(len(self.mods.seen), before + 1)
+        seen = self.mods.seen[-1]
+        self.assertEqual(seen.get("x-set"), "set-by-gateway")  # replaced, not appended
+        self.assertEqual(seen.get("x-add"), "added-by-gateway")
+        self.assertNotIn("x-remove", seen)
+        self.assertEqual(seen.get("x-keep"), "kept")
+
+    def test_response_header_modifier_set_add_remove(self):
+        resp, call = self.unary("/test.Mods/Unary").with_call(b"r", timeout=10)
+        self.assertEqual(resp, b"mods:r")
+        initial = list(call.initial_metadata())
+        names = [k for k, _ in initial]
+        self.assertEqual(dict(initial).get("x-backend"), "mods")
+        self.assertEqual([v for k, v in initial if k == "x-resp-set"], ["set-by-gateway"])
+        self.assertEqual(dict(initial).get("x-resp-add"), "added-by-gateway")
+        self.assertNotIn("x-backend-secret", names)
+        # Trailers are not response headers: the backend's pass through unchanged.
+        self.assertEqual(dict(call.trailing_metadata()).get("x-trailer"), "t-mods")
+
+    def test_request_mirror(self):
+        mirrored_before = len(self.mirror.seen)
+        primary_before = len(self.primary.seen)
+        for i in range(3):
+            resp, call = self.unary("/test.Mirrored/Unary").with_call(
+                b"copy-%d" % i, timeout=10, metadata=(("x-call", str(i)),))
+            # The client gets the primary's reply, never the mirror's.
+            self.assertEqual(resp, b"primary:copy-%d" % i)
+            self.assertEqual(dict(call.initial_metadata()).get("x-backend"), "primary")
+        self.assertEqual(len(self.primary.seen), primary_before + 3)
+        # The copies are fire-and-forget: wait for them to arrive.
+        deadline = time.time() + 20
+        while len(self.mirror.seen) < mirrored_before + 3 and time.time() < deadline:
+            time.sleep(0.05)
+
+        calls = sorted(md.get("x-call") for md in self.mirror.seen[mirrored_before:])
+        self.assertEqual(calls, ["0", "1", "2"])
+        self.assertEqual(sorted(self.mirror.messages[mirrored_before:]),
+                         [b"copy-0", b"copy-1", b"copy-2"])
+
+    def test_mirrored_route_keeps_bidi_streaming_interactive(self):
+        # Before a mirror the gateway waits for the first whole message only: a chat-style
+        # call still works; its request stream is not complete, so it is not mirrored and
+        # that is counted.
+        def skipped():
+            return self.gw.metric("archway_listener_mirrors_skipped_total", listener="http",
+                                  reason="streamed_body")
+
+        before = skipped()
+        outbox = queue.Queue()
+
+        def requests():
+            while True:
+                m = outbox.get()
+                if m is None:
+                    return
+                yield m
+
+        chat = self.channel.stream_stream("/test.Mirrored/Chat", request_serializer=IDENTITY,
+                                          response_deserializer=IDENTITY)
+        call = chat(requests(), timeout=15)
+        try:
+            for i in range(3):
+                msg = b"m-%d" % i
+                outbox.put(msg)
+                self.assertEqual(next(call), b"echo:" + msg)
+        finally:
+            outbox.put(None)
+        self.assertEqual(list(call), [])
+        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        self.assertEqual(skipped() - before, 1)
 
     def test_server_streaming(self):
         call = self.channel.unary_stream("/test.Echo/Stream", request_serializer=IDENTITY,

@@ -388,24 +388,44 @@ class StreamingTest(unittest.TestCase):
         self.assertEqual(json.loads(resp)["bytes"], len(body))
         self.assertEqual(self.sink.count("/fail/big"), 1)
 
+    def skipped_mirrors(self):
+        text = self.gw.metrics()
+        # The sample is there, 0 included.
+        self.assertRegex(text, r'archway_listener_mirrors_skipped_total\{gateway="default/gw",'
+                               r'listener="http",reason="streamed_body"\} \d+')
+        return self.gw.metric("archway_listener_mirrors_skipped_total", listener="http",
+                              reason="streamed_body")
+
     def test_mirrors_get_small_bodies_and_skip_streamed_ones(self):
+        # Only this test uses the mirrored route: the counter moves with it alone.
         s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
         try:
             body = self.big[:MIB]
-            for path, b in (("/mirrored/small", b"tiny"), ("/mirrored/big", body),
-                            ("/mirrored/after", b"tiny")):
+            expected_skips = 0
+            skips_before = None
+            for path, b, streams in (("/mirrored/small", b"tiny", False),
+                                     ("/mirrored/big", body, True),
+                                     ("/mirrored/after", b"tiny", False),
+                                     ("/mirrored/big2", self.big[:2 * MIB], True)):
+                if skips_before is None:
+                    skips_before = self.skipped_mirrors()
                 s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                           % (path.encode(), len(b)) + b)
                 status, _, resp = read_response(s)
                 self.assertEqual(status, 200)
                 self.assertEqual(json.loads(resp)["sha256"], sha(b))
+                expected_skips += streams
+                # Counted before the request went upstream, so before this response.
+                self.assertEqual(self.skipped_mirrors() - skips_before, expected_skips, path)
         finally:
             s.close()
-        # The small bodies fit the first buffer: mirrored whole. The streamed one is
-        # not mirrored (the later small one arrived, the big one never did).
+        # The small bodies fit the first buffer: mirrored whole. The streamed ones are
+        # not mirrored (the later small one arrived, the big ones never did).
         self.assertEqual(self.mirror.wait_seen("/mirrored/small"), [True])
         self.assertEqual(self.mirror.wait_seen("/mirrored/after"), [True])
         self.assertEqual(self.mirror.count("/mirrored/big"), 0)
+        self.assertEqual(self.mirror.count("/mirrored/big2"), 0)
+        self.assertEqual(self.skipped_mirrors() - skips_before, 2)
 
     def test_request_timeout_stops_a_stalled_upload(self):
         # Half the body, then silence: the route's 1 s request timeout answers 504.
