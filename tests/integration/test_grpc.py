@@ -38,6 +38,34 @@ def grpc_frame(payload):
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
 
+def chat_interactively(test, channel, method, messages, timeout=15):
+    """A bidi call that sends each message only once the reply to the previous one (b"echo:"
+    + message, checked) arrived: a gateway that waits for the whole request stream before
+    forwarding it deadlocks here (the call's deadline then fails the test instead of
+    hanging it). Returns the call, every reply read and its status checked OK."""
+    outbox = queue.Queue()
+
+    def requests():
+        while True:
+            m = outbox.get()
+            if m is None:
+                return
+            yield m
+
+    chat = channel.stream_stream(method, request_serializer=IDENTITY,
+                                 response_deserializer=IDENTITY)
+    call = chat(requests(), timeout=timeout)
+    try:
+        for msg in messages:
+            outbox.put(msg)
+            test.assertEqual(next(call), b"echo:" + msg)
+    finally:
+        outbox.put(None)
+    test.assertEqual(list(call), [])
+    test.assertEqual(call.code(), grpc.StatusCode.OK)
+    return call
+
+
 class Backend:
     """A grpcio server with generic handlers (raw bytes, no protobuf needed)."""
 
@@ -272,27 +300,8 @@ class GrpcTest(unittest.TestCase):
                                   reason="streamed_body")
 
         before = skipped()
-        outbox = queue.Queue()
-
-        def requests():
-            while True:
-                m = outbox.get()
-                if m is None:
-                    return
-                yield m
-
-        chat = self.channel.stream_stream("/test.Mirrored/Chat", request_serializer=IDENTITY,
-                                          response_deserializer=IDENTITY)
-        call = chat(requests(), timeout=15)
-        try:
-            for i in range(3):
-                msg = b"m-%d" % i
-                outbox.put(msg)
-                self.assertEqual(next(call), b"echo:" + msg)
-        finally:
-            outbox.put(None)
-        self.assertEqual(list(call), [])
-        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        chat_interactively(self, self.channel, "/test.Mirrored/Chat",
+                           [b"m-%d" % i for i in range(3)])
         self.assertEqual(skipped() - before, 1)
 
     def test_server_streaming(self):
@@ -359,55 +368,14 @@ class GrpcTest(unittest.TestCase):
                          b"2:" + hashlib.sha256(b"xy").hexdigest().encode())
 
     def test_bidi_streaming_is_interactive(self):
-        # Each message is sent only after the reply to the previous one arrived: a gateway
-        # that waits for the whole request before forwarding it deadlocks here (the call's
-        # deadline then fails the test instead of hanging it).
-        outbox = queue.Queue()
-
-        def requests():
-            while True:
-                m = outbox.get()
-                if m is None:
-                    return
-                yield m
-
-        chat = self.channel.stream_stream("/test.Echo/Chat", request_serializer=IDENTITY,
-                                          response_deserializer=IDENTITY)
-        call = chat(requests(), timeout=15)
-        try:
-            for i in range(5):
-                msg = b"hello-%d" % i
-                outbox.put(msg)
-                self.assertEqual(next(call), b"echo:" + msg)
-        finally:
-            outbox.put(None)
-        self.assertEqual(list(call), [])
-        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        call = chat_interactively(self, self.channel, "/test.Echo/Chat",
+                                  [b"hello-%d" % i for i in range(5)])
         self.assertEqual(dict(call.trailing_metadata()).get("x-chat"), "done")
 
     def test_bidi_streaming_large_messages(self):
         # Messages larger than a stream window, interleaved both ways.
-        outbox = queue.Queue()
-
-        def requests():
-            while True:
-                m = outbox.get()
-                if m is None:
-                    return
-                yield m
-
-        chat = self.channel.stream_stream("/test.Echo/Chat", request_serializer=IDENTITY,
-                                          response_deserializer=IDENTITY)
-        call = chat(requests(), timeout=20)
-        try:
-            for i in range(4):
-                msg = bytes([97 + i]) * (200 * 1024)
-                outbox.put(msg)
-                self.assertEqual(next(call), b"echo:" + msg)
-        finally:
-            outbox.put(None)
-        self.assertEqual(list(call), [])
-        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        chat_interactively(self, self.channel, "/test.Echo/Chat",
+                           [bytes([97 + i]) * (200 * 1024) for i in range(4)], timeout=20)
 
     def test_trailers_only_and_grpc_timeout_on_the_wire(self):
         # Raw HTTP/2 so the gateway, not the client library, decides the outcome.

@@ -9,7 +9,6 @@ Run: /usr/bin/python3 tests/integration/test_h2_tls.py"""
 
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from procs import BIN, free_port  # noqa: E402
 
 try:
     import grpc
-    from test_grpc import IDENTITY, Backend
+    from test_grpc import IDENTITY, Backend, chat_interactively
 except ImportError:  # pragma: no cover
     grpc = None
 
@@ -206,28 +205,8 @@ class H2TlsTest(unittest.TestCase):
         self.assertEqual(list(stream), [b"msg-%d" % i for i in range(4)])
 
     def test_grpc_bidi_streaming_over_tls_both_sides(self):
-        # Interactive bidi stream through both TLS hops: each message waits for the
-        # previous reply (a buffering gateway deadlocks; the deadline fails the test).
-        outbox = queue.Queue()
-
-        def requests():
-            while True:
-                m = outbox.get()
-                if m is None:
-                    return
-                yield m
-
-        chat = self.channel.stream_stream("/test.Echo/Chat", request_serializer=IDENTITY,
-                                          response_deserializer=IDENTITY)
-        call = chat(requests(), timeout=15)
-        try:
-            for i in range(3):
-                outbox.put(b"m%d" % i)
-                self.assertEqual(next(call), b"echo:m%d" % i)
-        finally:
-            outbox.put(None)
-        self.assertEqual(list(call), [])
-        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        # Interactive bidi stream through both TLS hops.
+        chat_interactively(self, self.channel, "/test.Echo/Chat", [b"m%d" % i for i in range(3)])
 
     def test_grpc_tls_to_h2c_backend(self):
         self.assertEqual(self.unary("/test.Plain/Unary")(b"p", timeout=10), b"plain:p")
