@@ -19,7 +19,6 @@ import unittest
 from l4_common import (BIN, GATEWAY_CLASS, TIMEOUT, Archway, HttpEcho, StreamEcho, certs,
                        client_context, configmap_yaml, free_port, read, recv_all, recv_until,
                        secret_yaml, server_context, service_yaml)
-import procs  # noqa: E402  (tests/support, on the path through l4_common)
 
 
 def https_get(port, sni, host, ca, alpn=None, cert=None, path="/"):
@@ -249,16 +248,15 @@ spec:
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.gw.stop()
-        out = cls.gw.output()
+        failure = cls.gw.unclean_stop()
         for e in cls.echo.values():
             e.shutdown()
         cls.tls_backend.close()
         cls.tcp_backend.close()
         cls.reenc_backend.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
-        if rc != 0 or procs.sanitizer_report(out):
-            raise AssertionError(f"archway exit {rc}:\n{out[-4000:]}")
+        if failure:
+            raise AssertionError(failure)
 
     # --- HTTPS: SNI selection, isolation, ALPN -------------------------------------------
 

@@ -275,6 +275,15 @@ class Archway:
                 pass
         return self.proc.returncode
 
+    def unclean_stop(self):
+        """Stops the process; None when it exited 0 without a sanitizer report, else a
+        message with the exit code and the end of its log (for an AssertionError)."""
+        rc = self.stop()
+        out = self.output()
+        if rc == 0 and not sanitizer_report(out):
+            return None
+        return "archway exited with %s:\n%s" % (rc, out[-4000:])
+
     def stop_output(self):
         self.stop()
         return self.output()
