@@ -308,14 +308,19 @@ bool idleSocketUsable(int fd) {
   ssize_t n = ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
+
+// An idle pooled connection that can carry a request: not idled out or closed by us, and
+// not closed by the peer meanwhile.
+bool idleUsable(Connection& c) {
+  return c.socket().is_open() && idleSocketUsable(c.socket().native_handle());
+}
 }  // namespace
 
 std::unique_ptr<Connection> Pool::takeIdle() {
   while (!idle_.empty()) {
     std::unique_ptr<Connection> c = std::move(idle_.back());
     idle_.pop_back();
-    if (!c->socket().is_open()) continue;                          // idled out or closed
-    if (!idleSocketUsable(c->socket().native_handle())) continue;  // the peer closed it meanwhile
+    if (!idleUsable(*c)) continue;
     c->clearDeadline();
     c->reused = true;
     c->resetExchange();
@@ -344,9 +349,7 @@ http::Awaitable<std::unique_ptr<Connection>> Pool::acquire(stats::BackendStats* 
 }
 
 void Pool::pruneClosed() {
-  std::erase_if(idle_, [](const std::unique_ptr<Connection>& c) {
-    return !c->socket().is_open() || !idleSocketUsable(c->socket().native_handle());
-  });
+  std::erase_if(idle_, [](const std::unique_ptr<Connection>& c) { return !idleUsable(*c); });
 }
 
 void Pool::release(std::unique_ptr<Connection> c) {
