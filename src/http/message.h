@@ -77,12 +77,17 @@ struct RequestHead {
 
 struct ResponseHead {
   int status = 200;
-  HeaderMap headers;                     // no framing/hop-by-hop headers
+  HeaderMap headers;                      // no framing/hop-by-hop headers
   std::optional<uint64_t> contentLength;  // known body length, if any
 };
 
 // Status-line reason phrase ("Not Found"); "Unknown" for unlisted codes.
 const char* reasonPhrase(int status);
+
+// An authority (Host / :authority) made only of the characters a host[:port] may hold
+// (RFC 3986 reg-name, IP literals, port; no userinfo "@", no whitespace or controls).
+// Both codecs refuse others with 400, so routing and backends see the same names.
+bool isValidAuthority(std::string_view authority);
 
 // Hop-by-hop headers that never cross the proxy (RFC 9110 §7.6.1).
 bool isHopByHop(std::string_view lowerName);

@@ -398,6 +398,20 @@ class H2Test(unittest.TestCase):
         headers, _, _, _ = c.response(c.request("/down"))
         self.assertIn(headers[":status"], ("502", "503"))
 
+    def test_authority_with_userinfo_or_odd_characters_is_400(self):
+        # nghttp2 lets "@" and the like through; the HTTP/1.1 codec refuses them in Host,
+        # and both codecs must hand routing and backends the same kind of names.
+        c = self.client()
+        headers, _, _, _ = c.response(c.request("/h1/x", authority="user@example.com"))
+        self.assertEqual(headers[":status"], "400")
+        for authority in ("exa\"mple.com", "a{b}.example"):
+            # nghttp2 itself resets some of these (PROTOCOL_ERROR); none may reach a backend.
+            headers, _, _, reset = c.response(c.request("/h1/x", authority=authority))
+            self.assertTrue(reset is not None or headers.get(":status") == "400",
+                            (authority, headers, reset))
+        headers, body, _, _ = c.response(c.request("/h1/x", authority="Example.COM:8080"))
+        self.assertEqual(headers[":status"], "200")
+
     def test_nghttp_client(self):
         if not shutil.which("nghttp"):
             self.skipTest("nghttp not installed")

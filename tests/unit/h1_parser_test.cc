@@ -98,6 +98,8 @@ TEST(RequestParser, SmugglingShapesAreRefused) {
       "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
       "GET http://b/ HTTP/1.1\r\nHost: a\r\n\r\n",
       "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET http://a{b}/ HTTP/1.0\r\n\r\n",  // absolute-form authority without Host
+      "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
       "GET x HTTP/1.1\r\nHost: a\r\n\r\n",
       "POST * HTTP/1.1\r\nHost: a\r\n\r\n",
       "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",

@@ -14,13 +14,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool isHostChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' || c == '%' ||
-         c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' ||
-         c == '+' || c == ',' || c == ';' || c == '=';
-}
-
 }  // namespace
 
 const llhttp_settings_t* RequestParser::settings() {
@@ -210,8 +203,6 @@ int RequestParser::validateHead() {
   }
   if (hosts > 1) return 400;
   if (hosts == 0 && r.versionMinor >= 1) return 400;
-  for (char ch : host)
-    if (!isHostChar(ch)) return 400;
 
   // Request target.
   if (url_.empty()) return 400;
@@ -236,6 +227,7 @@ int RequestParser::validateHead() {
     if (r.path[0] == '?') r.path.insert(0, "/");
   }
   r.authority = std::move(host);
+  if (!isValidAuthority(r.authority)) return 400;
   toLowerInPlace(r.authority);
 
   // Connection-listed headers are hop-by-hop too.

@@ -421,6 +421,7 @@ int ServerConnection::onFrameRecv(nghttp2_session* session, const nghttp2_frame*
     toLowerInPlace(r.authority);
     if (!s->cookies_.empty()) r.headers.add("cookie", s->cookies_);
     if (!s->rejectStatus_ && (r.method == "CONNECT" || r.path.empty())) s->rejectStatus_ = 400;
+    if (!s->rejectStatus_ && !isValidAuthority(r.authority)) s->rejectStatus_ = 400;
     if (!s->rejectStatus_ && r.path[0] != '/' && !(r.path == "*" && r.method == "OPTIONS"))
       s->rejectStatus_ = 400;
     r.hasBody = !end;
