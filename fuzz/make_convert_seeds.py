@@ -79,7 +79,8 @@ write("hostile-regex-annotations.yaml",
               path="/(a+)+[\\\\x-]((?P<n>.)|\\\\p{Greek}|[[:^alpha:]])", path_type="ImplementationSpecific") +
       "---\n" + ingress({"konghq.com/methods": "GET"}, name="k", cls="kong",
                         path="/~(?i)/[unclosed", path_type="ImplementationSpecific"))
-write("hostile-header-combinations.yaml",
+# Reproducer: 8^8 header combinations were built before the 64-match limit was checked.
+write("regress-header-combination-blowup.yaml",
       ingress({f"konghq.com/headers.h{i}": ",".join(f"v{j}" for j in range(8)) for i in range(8)}, cls="kong"))
 write("hostile-invalid-utf8.yaml", ingress({N + "rewrite-target": "/x"}).encode() + b"\n# \xff\xfe\xc3\x28\n")
 write("hostile-invalid-utf8-value.yaml",
