@@ -166,10 +166,22 @@ int runServe(const RunOptions& options) {
 
   runtime::Server server(workers, &accessLog);
   std::string statusJson = "{\"items\": []}\n";
+  // With the file source /status is rendered when asked for, from the store and the last
+  // translation's statuses (both kept until the next publication): at 10k routes a
+  // rendering costs more than the translation itself.
+  const api::Store* statusStore = nullptr;
+  translate::TranslateResult statusResult;
+  bool statusStale = false;
 
   admin::AdminHandlers handlers;
   handlers.ready = [&] { return server.ready(); };
-  handlers.status = [&] { return statusJson; };
+  handlers.status = [&] {
+    if (statusStale) {
+      statusJson = renderStatus(*statusStore, statusResult);
+      statusStale = false;
+    }
+    return statusJson;
+  };
   handlers.metrics = [&] { return server.metrics(); };
   handlers.config = [&] {
     auto s = server.current();
@@ -190,8 +202,8 @@ int runServe(const RunOptions& options) {
   if (const char* podIp = std::getenv("POD_IP"); options.kubernetes && podIp && *podIp)
     topts.defaultAddress = podIp;
   uint64_t version = 0;
-  auto translateAndPublish =
-      [&](const api::Store& store) -> std::optional<translate::TranslateResult> {
+  auto translateAndPublish = [&](const api::Store& store,
+                                 bool renderNow) -> std::optional<translate::TranslateResult> {
     translate::TranslateResult result = translate::translate(store, topts);
     for (const auto& d : result.diagnostics) spdlog::warn("{}", d.format());
     if (!result.snapshot) {
@@ -200,7 +212,10 @@ int runServe(const RunOptions& options) {
     }
     auto snap = std::make_shared<snapshot::Snapshot>(*result.snapshot);
     snap->version = ++version;
-    statusJson = renderStatus(store, result);
+    if (renderNow) {
+      statusJson = renderStatus(store, result);
+      statusStale = false;
+    }
     server.publish(std::move(snap));
     spdlog::info("published configuration version {} ({} objects)", version, store.size());
     return result;
@@ -209,11 +224,19 @@ int runServe(const RunOptions& options) {
   std::optional<sources::KubeSource> kubeSource;
   bool started = false;
   if (options.kubernetes) {
-    kubeSource.emplace(control, clusterAccess, translateAndPublish, topts.controllerName);
+    kubeSource.emplace(
+        control, clusterAccess,
+        [&](const api::Store& store) { return translateAndPublish(store, true); },
+        topts.controllerName);
     started = kubeSource->start(&error);
   } else {
-    fileSource.emplace(control, options.paths,
-                       [&](const api::Store& store) { translateAndPublish(store); });
+    fileSource.emplace(control, options.paths, [&](const api::Store& store) {
+      if (auto result = translateAndPublish(store, false)) {
+        statusStore = &store;
+        statusResult = std::move(*result);
+        statusStale = true;
+      }
+    });
     started = fileSource->start(&error);
   }
   if (!started) {
