@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <thread>
@@ -166,18 +167,20 @@ int runServe(const RunOptions& options) {
 
   runtime::Server server(workers, &accessLog);
   std::string statusJson = "{\"items\": []}\n";
-  // With the file source /status is rendered when asked for, from the store and the last
-  // translation's statuses (both kept until the next publication): at 10k routes a
-  // rendering costs more than the translation itself.
+  translate::TranslateOptions topts;
+  // With the file source, configurations are published without statuses and /status
+  // translates the published store again when asked for (translate() is pure, so it gets
+  // the statuses of what is served): at 10k routes building the statuses costs more than
+  // the rest of a translation, and rendering them as much again. The store only changes
+  // right before a publication, on this thread.
   const api::Store* statusStore = nullptr;
-  translate::TranslateResult statusResult;
   bool statusStale = false;
 
   admin::AdminHandlers handlers;
   handlers.ready = [&] { return server.ready(); };
   handlers.status = [&] {
     if (statusStale) {
-      statusJson = renderStatus(*statusStore, statusResult);
+      statusJson = renderStatus(*statusStore, translate::translate(*statusStore, topts));
       statusStale = false;
     }
     return statusJson;
@@ -195,7 +198,6 @@ int runServe(const RunOptions& options) {
   }
 
   server.start();
-  translate::TranslateOptions topts;
   topts.addressPool = options.addressPool;
   topts.addressUsable = addressIsLocal;
   // In a pod, report the pod's IP (downward API) rather than loopback in status.addresses.
@@ -204,7 +206,10 @@ int runServe(const RunOptions& options) {
   uint64_t version = 0;
   auto translateAndPublish = [&](const api::Store& store,
                                  bool renderNow) -> std::optional<translate::TranslateResult> {
-    translate::TranslateResult result = translate::translate(store, topts);
+    auto start = std::chrono::steady_clock::now();
+    translate::TranslateOptions translateOptions = topts;
+    translateOptions.computeStatuses = renderNow;
+    translate::TranslateResult result = translate::translate(store, translateOptions);
     for (const auto& d : result.diagnostics) spdlog::warn("{}", d.format());
     if (!result.snapshot) {
       spdlog::error("translation produced no snapshot; keeping the previous one");
@@ -216,8 +221,14 @@ int runServe(const RunOptions& options) {
       statusJson = renderStatus(store, result);
       statusStale = false;
     }
+    auto translated = std::chrono::steady_clock::now();
     server.publish(std::move(snap));
-    spdlog::info("published configuration version {} ({} objects)", version, store.size());
+    auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    spdlog::info(
+        "published configuration version {} ({} objects; translated in {:.1f} ms, compiled and "
+        "published in {:.1f} ms)",
+        version, store.size(), ms(translated - start),
+        ms(std::chrono::steady_clock::now() - translated));
     return result;
   };
   std::optional<sources::FileSource> fileSource;
@@ -231,9 +242,8 @@ int runServe(const RunOptions& options) {
     started = kubeSource->start(&error);
   } else {
     fileSource.emplace(control, options.paths, [&](const api::Store& store) {
-      if (auto result = translateAndPublish(store, false)) {
+      if (translateAndPublish(store, false)) {
         statusStore = &store;
-        statusResult = std::move(*result);
         statusStale = true;
       }
     });

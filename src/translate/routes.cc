@@ -395,6 +395,7 @@ void processRoutes(Context& ctx) {
         ctx.diag(*route, "spec.parentRefs[" + std::to_string(pi) + "]",
                  "not accepted by " + kind + " " + ns + "/" + name + ": " + accepted.reason + ": " +
                      accepted.message);
+      if (!ctx.options.computeStatuses) continue;
       std::vector<Condition> conds{accepted, resolved};
       if (accepted.status && !invalid.empty())
         conds.push_back({"PartiallyInvalid", true, "UnsupportedValue",
@@ -406,7 +407,7 @@ void processRoutes(Context& ctx) {
                             {"controllerName", ctx.options.controllerName},
                             {"conditions", conditionsJson(conds, route->generation)}});
     }
-    if (!anyOurs) continue;
+    if (!anyOurs || !ctx.options.computeStatuses) continue;
     // Keep entries written by other controllers; ours replace our previous ones.
     api::Json parents = api::Json::array();
     if (auto st = route->body.find("status"); st != route->body.end() && st->is_object())
