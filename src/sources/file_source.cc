@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -11,6 +12,8 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <thread>
+#include <unordered_set>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -290,26 +293,82 @@ int64_t wallClockNs() {
 
 }  // namespace
 
+namespace {
+
+// Decodes and validates one document; a parsing library's exception becomes an input error.
+api::LoadResult decodeDocument(std::string_view text, const std::string& file) {
+  try {
+    api::LoadResult r = api::decodeText(text, file);
+    if (!r.inputError) api::validateAll(r);
+    return r;
+  } catch (const std::exception& e) {
+    api::LoadResult r;
+    r.inputError = true;
+    r.diagnostics.push_back(
+        {api::Diagnostic::Severity::kError, {file, 0}, std::string("cannot decode: ") + e.what()});
+    return r;
+  }
+}
+
+// Below this many documents to decode, threads cost more than they save.
+constexpr size_t kParallelDecodeMin = 64;
+constexpr unsigned kMaxDecodeThreads = 4;
+
+void decodeDocuments(const std::vector<Segment>& segments, const std::vector<size_t>& which,
+                     const std::string& file, std::vector<api::LoadResult>* out) {
+  unsigned threads = std::min(kMaxDecodeThreads, std::thread::hardware_concurrency());
+  if (which.size() < kParallelDecodeMin || threads < 2) {
+    for (size_t i : which) (*out)[i] = decodeDocument(segments[i].text, file);
+    return;
+  }
+  // Decoding and validation only read shared state (schemas, compiled patterns).
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k; (k = next.fetch_add(1)) < which.size();)
+      (*out)[which[k]] = decodeDocument(segments[which[k]].text, file);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace
+
 bool FileSource::decodeFile(const std::string& file, FileState& state,
                             std::vector<ObjectPtr>* objects,
                             std::vector<api::Diagnostic>* diagnostics) {
   auto whole = [&] {
     objects->clear();
     diagnostics->clear();
-    api::LoadResult r = api::decodeText(state.text, file);
+    // Schema/CEL checks and defaults, as an API server would apply.
+    api::LoadResult r = decodeDocument(state.text, file);
     ++counters_.documentsDecoded;
-    if (!r.inputError) {
-      api::validateAll(r);  // schema/CEL checks and defaults, as an API server would apply
+    if (!r.inputError)
       for (auto& o : r.objects) objects->push_back(std::make_shared<api::Object>(std::move(o)));
-    }
     *diagnostics = std::move(r.diagnostics);
     state.documents.clear();
     return !r.inputError;
   };
   auto segments = splitDocuments(state.text);
   if (!segments) return whole();
+  // Documents not in the cache (each text once), decoded up front: in parallel when there
+  // are many (the first load of a big file).
+  std::vector<size_t> misses;
+  {
+    std::unordered_set<std::string_view> seen;
+    for (size_t i = 0; i < segments->size(); ++i) {
+      std::string_view text = (*segments)[i].text;
+      if (seen.insert(text).second && !state.documents.count(std::string(text)))
+        misses.push_back(i);
+    }
+  }
+  std::vector<api::LoadResult> decoded(segments->size());
+  decodeDocuments(*segments, misses, file, &decoded);
+  counters_.documentsDecoded += misses.size();
   std::unordered_map<std::string, CachedDocument> next;
-  for (const auto& seg : *segments) {
+  for (size_t i = 0; i < segments->size(); ++i) {
+    const Segment& seg = (*segments)[i];
     std::string key(seg.text);
     const CachedDocument* cached = nullptr;
     if (auto it = next.find(key); it != next.end()) {
@@ -329,11 +388,9 @@ bool FileSource::decodeFile(const std::string& file, FileState& state,
         shiftDiagnostics(doc.diagnostics, delta);
       }
     } else {
-      api::LoadResult r = api::decodeText(seg.text, file);
-      ++counters_.documentsDecoded;
+      api::LoadResult& r = decoded[i];
       // Errors are reported as for the whole file (same messages and lines).
       if (r.inputError) return whole();
-      api::validateAll(r);
       doc.firstLine = seg.firstLine;
       for (auto& o : r.objects) {
         if (o.location.line > 0) o.location.line += seg.firstLine;

@@ -210,7 +210,9 @@ bool isRouteKind(const api::Object& o) {
   return false;
 }
 
-BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, const api::Json& ref) {
+namespace {
+
+BackendResolution resolveUncached(Context& ctx, const api::Object& route, const api::Json& ref) {
   BackendResolution r;
   std::string group = str(ref, "group"), kind = str(ref, "kind", "Service");
   std::string name = str(ref, "name"), ns = str(ref, "namespace", route.ns);
@@ -262,6 +264,15 @@ BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, cons
     }
   }
   return r;
+}
+
+}  // namespace
+
+BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, const api::Json& ref) {
+  auto it = ctx.resolvedRefs.find(&ref);
+  if (it == ctx.resolvedRefs.end())
+    it = ctx.resolvedRefs.emplace(&ref, resolveUncached(ctx, route, ref)).first;
+  return it->second;
 }
 
 void processRoutes(Context& ctx) {
