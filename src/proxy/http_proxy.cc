@@ -289,7 +289,10 @@ void HttpProxy::startMirror(Exchange& x, const runtime::CompiledFilter& cf) {
   if (m.numerator < m.denominator && worker_.random() % m.denominator >= m.numerator) return;
   // A streamed body (larger than kRequestBodyBufferBytes, or gRPC not complete at once)
   // cannot be copied without buffering it whole: such requests are not mirrored.
-  if (!x.bodyComplete) return;
+  if (!x.bodyComplete) {
+    if (x.listenerStats) stats::inc(x.listenerStats->mirrorsSkippedStreamedBody);
+    return;
+  }
   asio::co_spawn(worker_.io(), mirror(x.config, cf.mirrorBackend, x.stream.request(), x.body),
                  asio::detached);
 }
@@ -338,7 +341,7 @@ http::Awaitable<void> HttpProxy::runRule(Exchange& x) {
   for (const auto& f : rule.filters) {
     // Mirrors need the body: read (the first buffer of) it before they start.
     if (f.filter->type == Type::kRequestMirror) {
-      bool ok = co_await prefetchBody(x);
+      bool ok = co_await prefetchBody(x, true);
       if (!ok) co_return;
     }
     if (co_await applyFilter(x, f)) co_return;
@@ -578,7 +581,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
   }
 }
 
-http::Awaitable<bool> HttpProxy::prefetchBody(Exchange& x) {
+http::Awaitable<bool> HttpProxy::prefetchBody(Exchange& x, bool forMirror) {
   if (x.bodyRead) co_return true;
   x.bodyRead = true;
   if (!x.stream.request().hasBody) co_return true;
@@ -591,8 +594,10 @@ http::Awaitable<bool> HttpProxy::prefetchBody(Exchange& x) {
   }
   // gRPC takes what already arrived and streams the rest from the first message (a
   // client- or bidi-streaming call would deadlock waiting for more); everything else
-  // waits for the body's end or a full first buffer.
-  bool wait = !x.grpc;
+  // waits for the body's end or a full first buffer. Before a mirror, gRPC waits for its
+  // first whole message, then takes what else arrived: a unary call's END_STREAM comes
+  // with its message, so the call is complete and can be copied.
+  bool wait = !x.grpc || forMirror;
   for (;;) {
     bool end = false;
     http::BodyResult r = co_await x.stream.readBodySome(x.body, end, wait);
@@ -605,6 +610,7 @@ http::Awaitable<bool> HttpProxy::prefetchBody(Exchange& x) {
       co_return true;
     }
     if (!wait || x.body.size() >= net::kRequestBodyBufferBytes) co_return true;
+    if (x.grpc && http::grpc::hasWholeMessage(x.body)) wait = false;
   }
 }
 

@@ -45,8 +45,9 @@ class HttpProxy {
                                    Alarm& requestAlarm, Alarm& tryAlarm, int& tries,
                                    bool& refusedRetryUsed, runtime::Clock::time_point tryStart);
   // Reads the request body up to its end or net::kRequestBodyBufferBytes (gRPC: what
-  // already arrived). False when the request is over (413, client gone).
-  http::Awaitable<bool> prefetchBody(Exchange& x);
+  // already arrived; for a mirror, at least its first whole message). False when the
+  // request is over (413, client gone).
+  http::Awaitable<bool> prefetchBody(Exchange& x, bool forMirror = false);
   // Answers a request whose body failed (413, route timeout) or records the client gone.
   http::Awaitable<void> bodyFailed(Exchange& x, http::BodyResult r, bool timedOut);
   // HTTP/1.1 upstream, streamed body: head + prefetched bytes, then the rest as it

@@ -83,6 +83,7 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& workers) {
   struct L {
     uint64_t connections = 0, active = 0, requests = 0;
     uint64_t bytesIn = 0, bytesOut = 0, handshakeFailures = 0, noRoute = 0;
+    uint64_t mirrorsSkippedStreamed = 0;
     std::array<uint64_t, 6> responses{};
     HistSum latency;
   };
@@ -104,6 +105,7 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& workers) {
       l.bytesOut += get(s.bytesSent);
       l.handshakeFailures += get(s.handshakeFailures);
       l.noRoute += get(s.noRoute);
+      l.mirrorsSkippedStreamed += get(s.mirrorsSkippedStreamedBody);
       for (size_t i = 0; i < 6; ++i) l.responses[i] += get(s.responses[i]);
       l.latency.add(s.latency);
     });
@@ -188,6 +190,13 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& workers) {
   out += "# TYPE archway_listener_requests_total counter\n";
   for (const auto& [k, l] : ls)
     out += fmt::format("archway_listener_requests_total{{{}}} {}\n", listenerLabels(k), l.requests);
+  out +=
+      "# HELP archway_listener_mirrors_skipped_total RequestMirror copies not sent, per "
+      "listener and reason (streamed_body: the request body was too large to buffer).\n";
+  out += "# TYPE archway_listener_mirrors_skipped_total counter\n";
+  for (const auto& [k, l] : ls)
+    out += fmt::format("archway_listener_mirrors_skipped_total{{{},reason=\"streamed_body\"}} {}\n",
+                       listenerLabels(k), l.mirrorsSkippedStreamed);
   out += "# HELP archway_listener_responses_total Responses per listener and status class.\n";
   out += "# TYPE archway_listener_responses_total counter\n";
   for (const auto& [k, l] : ls)

@@ -48,6 +48,8 @@ struct ListenerStats {
   Counter requests{0};
   std::array<Counter, 6> responses{};
   Histogram latency;
+  // RequestMirror copies not sent because the request body streams (not buffered whole).
+  Counter mirrorsSkippedStreamedBody{0};
 };
 
 struct BackendStats {

@@ -122,12 +122,13 @@ void reportRejectedChanges(Context& ctx) {
     auto st = ctx.result.statuses.find(key);
     if (st == ctx.result.statuses.end()) continue;  // a kind without status (Service, ...)
     std::string msg = rejectedMessage(o, *o.rejectedChange);
+    const int64_t generation = o.generation;  // clang 14 cannot capture structured bindings
     auto add = [&](api::Json& conditions, bool route) {
       if (!conditions.is_array()) return;
       bool fallBack = route && acceptedTrue(conditions);
       Condition c{fallBack ? "PartiallyInvalid" : kRejectedChangeCondition, true,
                   fallBack ? "UnsupportedValue" : "Invalid", msg};
-      conditions.push_back(conditionsJson({c}, o.generation)[0]);
+      conditions.push_back(conditionsJson({c}, generation)[0]);
     };
     api::Json& status = st->second;
     if (auto it = status.find("conditions"); it != status.end()) add(*it, false);

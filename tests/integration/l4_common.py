@@ -1,28 +1,24 @@
-"""Shared pieces of the TLS/TCP/UDP end-to-end tests: `archway run` as a child process,
-certificates made with openssl at test time, and small real peers (HTTP, TLS, TCP and UDP
-echo servers) running in threads."""
+"""Shared pieces of the TLS/TCP/UDP end-to-end tests: `archway run` as a child process
+(procs.Archway), certificates made with openssl at test time, and small real peers (HTTP,
+TLS, TCP and UDP echo servers) running in threads."""
 
 import base64
 import http.server
 import json
 import os
-import signal
 import socket
 import socketserver
 import ssl
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
-import certs  # noqa: E402
+import certs  # noqa: E402,F401  (re-exported)
+import manifests  # noqa: E402
+from procs import BIN, Archway  # noqa: E402,F401  (re-exported to the L4 tests)
 
-BIN = os.environ.get("ARCHWAY_BIN", os.path.join(REPO, "build-asan-ubsan", "archway"))
 TIMEOUT = 10
 
 
@@ -68,90 +64,12 @@ data:
 
 
 def service_yaml(name, port, protocol="TCP", app_protocol=None):
-    ap = f", appProtocol: {app_protocol}" if app_protocol else ""
-    return f"""
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}, namespace: default}}
-spec:
-  ports: [{{name: p, port: {port}, targetPort: {port}, protocol: {protocol}{ap}}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}-1
-  namespace: default
-  labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
-ports: [{{name: p, port: {port}, protocol: {protocol}}}]
-endpoints:
-- addresses: ["127.0.0.1"]
-  conditions: {{ready: true}}
----
-"""
+    """A Service whose port is also the backend's port, one ready endpoint on 127.0.0.1."""
+    return manifests.to_yaml(manifests.service(name, port, service_port=port, protocol=protocol,
+                                               app_protocol=app_protocol, port_name="p"))
 
 
-GATEWAY_CLASS = """
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: archway}
-spec: {controllerName: archway.dev/gateway-controller}
----
-"""
-
-
-class Archway:
-    def __init__(self, manifest_dir, workers=2):
-        self.admin_port = free_port()
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [BIN, "run", "-f", manifest_dir, "--workers", str(workers),
-             "--admin-address", f"127.0.0.1:{self.admin_port}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("archway exited: " + self.output())
-            try:
-                if self.admin("/ready")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("archway not ready: " + self.output())
-
-    def admin(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=10) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def metric(self, name, **labels):
-        """Sum of the samples of `name` whose labels include `labels`."""
-        _, text = self.admin("/metrics")
-        total = 0
-        for line in text.splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
-                continue
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def output(self):
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+GATEWAY_CLASS = manifests.to_yaml(manifests.gateway_class())
 
 
 def wait_until(pred, timeout=20, interval=0.1):

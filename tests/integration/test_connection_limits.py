@@ -15,15 +15,14 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 
+import manifests  # noqa: E402
 import procs  # noqa: E402
-
-BIN = os.environ.get("ARCHWAY_BIN", os.path.join(REPO, "build-asan-ubsan", "archway"))
+from procs import BIN  # noqa: E402
 WAIT_S = 30
 
 
@@ -74,48 +73,9 @@ class TrackingBackend(socketserver.ThreadingMixIn, socketserver.TCPServer):
             return self.opened, self.closed
 
 
-def manifests(port, backend_port):
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: archway}}
-spec: {{controllerName: archway.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: archway
-  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
-  listeners:
-  - {{name: http, protocol: HTTP, port: {port}}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: be, namespace: default}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {backend_port}, protocol: TCP}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: be-1
-  namespace: default
-  labels: {{kubernetes.io/service-name: be}}
-addressType: IPv4
-ports: [{{name: http, port: {backend_port}, protocol: TCP}}]
-endpoints:
-- addresses: ["127.0.0.1"]
-  conditions: {{ready: true}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: main, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - backendRefs: [{{name: be, port: 80}}]
-"""
+def gateway_manifests(port, backend_port):
+    return [manifests.http_gateway(port), manifests.service("be", backend_port),
+            manifests.http_route("main", [manifests.prefix_rule(None, "be")])]
 
 
 def exchange(sock, path="/"):
@@ -155,26 +115,15 @@ class Gateway:
         self.port = procs.free_port()
         self.admin_port = procs.free_port()
         self.dir = tempfile.mkdtemp(dir=workdir)
-        with open(os.path.join(self.dir, "all.yaml"), "w") as f:
-            f.write(manifests(self.port, self.backend.server_address[1]))
-        self.child = procs.Child([BIN, "run", "-f", self.dir, "--workers", "1",
-                                  "--admin-address", f"127.0.0.1:{self.admin_port}", *flags],
-                                 os.path.join(workdir, "archway-%d.log" % self.port))
-        deadline = time.time() + WAIT_S
-        while time.time() < deadline:
-            if not self.child.alive():
-                raise RuntimeError("archway exited: " + self.child.output())
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready",
-                                            timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        else:
-            self.stop()
-            raise RuntimeError("archway not ready: " + self.child.output())
+        manifests.write(os.path.join(self.dir, "all.yaml"),
+                        gateway_manifests(self.port, self.backend.server_address[1]))
+        try:
+            self.archway = procs.Archway(self.dir, flags, workers=1, admin_port=self.admin_port,
+                                         log_path=os.path.join(workdir, "archway-%d.log" % self.port),
+                                         ready_timeout=WAIT_S)
+        except RuntimeError:
+            self.close_backend()
+            raise
         # The route is served once the first snapshot is in.
         deadline = time.time() + WAIT_S
         while time.time() < deadline:
@@ -185,17 +134,20 @@ class Gateway:
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("route never served: " + self.child.output())
+        _, out = self.stop()
+        raise RuntimeError("route never served: " + out)
 
     def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=5) as r:
-            return r.read().decode()
+        return self.archway.metrics()
 
-    def stop(self):
-        rc = self.child.stop()
-        out = self.child.output()
+    def close_backend(self):
         self.backend.shutdown()
         self.backend.server_close()
+
+    def stop(self):
+        rc = self.archway.stop()
+        out = self.archway.output()
+        self.close_backend()
         return rc, out
 
 
@@ -216,8 +168,7 @@ class ConnectionLimitsTest(unittest.TestCase):
         def check_stop():
             rc, out = gw.stop()
             self.assertEqual(rc, 0, out[-3000:])
-            self.assertNotIn("Sanitizer", out)
-            self.assertNotIn("runtime error", out)
+            self.assertFalse(procs.sanitizer_report(out), out[-3000:])
 
         self.addCleanup(check_stop)
         return gw
@@ -293,7 +244,7 @@ class ConnectionLimitsTest(unittest.TestCase):
                 time.sleep(0.1)
         second.close()
         self.assertTrue(served)
-        self.assertTrue(gw.child.alive())
+        self.assertTrue(gw.archway.alive())
 
 
 if __name__ == "__main__":

@@ -20,8 +20,11 @@ import unittest
 from concurrent import futures
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_h2 import (BIN, Archway, H2Client, free_port, gateway_yaml,  # noqa: E402
-                     service_yaml)
+from test_h2 import H2C, H2Client  # noqa: E402
+
+import manifests  # noqa: E402  (tests/support, on the path through test_h2)
+import procs  # noqa: E402
+from procs import BIN, free_port  # noqa: E402
 
 try:
     import grpc
@@ -35,12 +38,43 @@ def grpc_frame(payload):
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
 
+def chat_interactively(test, channel, method, messages, timeout=15):
+    """A bidi call that sends each message only once the reply to the previous one (b"echo:"
+    + message, checked) arrived: a gateway that waits for the whole request stream before
+    forwarding it deadlocks here (the call's deadline then fails the test instead of
+    hanging it). Returns the call, every reply read and its status checked OK."""
+    outbox = queue.Queue()
+
+    def requests():
+        while True:
+            m = outbox.get()
+            if m is None:
+                return
+            yield m
+
+    chat = channel.stream_stream(method, request_serializer=IDENTITY,
+                                 response_deserializer=IDENTITY)
+    call = chat(requests(), timeout=timeout)
+    try:
+        for msg in messages:
+            outbox.put(msg)
+            test.assertEqual(next(call), b"echo:" + msg)
+    finally:
+        outbox.put(None)
+    test.assertEqual(list(call), [])
+    test.assertEqual(call.code(), grpc.StatusCode.OK)
+    return call
+
+
 class Backend:
     """A grpcio server with generic handlers (raw bytes, no protobuf needed)."""
 
-    def __init__(self, name, credentials=None, services=("test.Echo", "test.Other")):
+    def __init__(self, name, credentials=None, services=("test.Echo", "test.Other"),
+                 initial_metadata=()):
         self.name = name
+        self.initial_metadata = tuple(initial_metadata)  # sent after x-backend
         self.seen = []  # invocation metadata of each call
+        self.messages = []  # request message of each unary call
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                                   options=[("grpc.so_reuseport", 0)])
         self.server.add_generic_rpc_handlers(tuple(self._handler(s) for s in services))
@@ -53,8 +87,9 @@ class Backend:
     def _handler(self, service):
         def unary(request, context):
             md = dict(context.invocation_metadata())
+            self.messages.append(request)  # before seen: tests wait on seen
             self.seen.append(md)
-            context.send_initial_metadata((("x-backend", self.name),))
+            context.send_initial_metadata((("x-backend", self.name),) + self.initial_metadata)
             context.set_trailing_metadata((("x-trailer", "t-" + self.name),
                                            ("x-added-seen", md.get("x-added", "")),))
             return b"%s:%s" % (self.name.encode(), request)
@@ -126,6 +161,24 @@ spec:
     backendRefs: [{name: grpc-down, port: 80}]
   - matches: [{method: {service: test.Empty}}]
     backendRefs: [{name: grpc-empty, port: 80}]
+  - matches: [{method: {service: test.Mods}}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        set: [{name: x-set, value: set-by-gateway}]
+        add: [{name: x-add, value: added-by-gateway}]
+        remove: [x-remove]
+    - type: ResponseHeaderModifier
+      responseHeaderModifier:
+        set: [{name: x-resp-set, value: set-by-gateway}]
+        add: [{name: x-resp-add, value: added-by-gateway}]
+        remove: [x-backend-secret]
+    backendRefs: [{name: grpc-mods, port: 80}]
+  - matches: [{method: {service: test.Mirrored}}]
+    filters:
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: grpc-mirror, port: 80}}
+    backendRefs: [{name: grpc-primary, port: 80}]
 ---
 apiVersion: v1
 kind: Service
@@ -144,24 +197,32 @@ class GrpcTest(unittest.TestCase):
             raise unittest.SkipTest("archway binary not built: " + BIN)
         cls.a = Backend("a")
         cls.b = Backend("b")
+        cls.mods = Backend("mods", services=("test.Mods",),
+                           initial_metadata=(("x-resp-set", "set-by-backend"),
+                                             ("x-backend-secret", "hidden")))
+        cls.primary = Backend("primary", services=("test.Mirrored",))
+        cls.mirror = Backend("mirror", services=("test.Mirrored",))
         cls.dir = tempfile.mkdtemp(prefix="archway-grpc-")
         cls.port = free_port()
-        with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
-            f.write(gateway_yaml(cls.port))
-            # No appProtocol on grpc-a: a GRPCRoute backend is HTTP/2 regardless.
-            f.write(service_yaml("grpc-a", cls.a.port))
-            f.write(service_yaml("grpc-b", cls.b.port, "kubernetes.io/h2c"))
-            f.write(service_yaml("grpc-down", free_port(), "kubernetes.io/h2c"))
-            f.write(routes_yaml())
-        cls.gw = Archway(cls.dir, free_port())
+        manifests.write(os.path.join(cls.dir, "all.yaml"),
+                        manifests.http_gateway(cls.port),
+                        # No appProtocol on grpc-a: a GRPCRoute backend is HTTP/2 regardless.
+                        manifests.service("grpc-a", cls.a.port),
+                        manifests.service("grpc-b", cls.b.port, app_protocol=H2C),
+                        manifests.service("grpc-down", free_port(), app_protocol=H2C),
+                        manifests.service("grpc-mods", cls.mods.port, app_protocol=H2C),
+                        manifests.service("grpc-primary", cls.primary.port, app_protocol=H2C),
+                        manifests.service("grpc-mirror", cls.mirror.port, app_protocol=H2C),
+                        routes_yaml())
+        cls.gw = procs.Archway(cls.dir)
         cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.port)
 
     @classmethod
     def tearDownClass(cls):
         cls.channel.close()
         rc = cls.gw.stop()
-        cls.a.stop()
-        cls.b.stop()
+        for b in (cls.a, cls.b, cls.mods, cls.primary, cls.mirror):
+            b.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
         if rc not in (0, None):
             raise AssertionError("archway exited with %s:\n%s" % (rc, cls.gw.output()))
@@ -183,6 +244,65 @@ class GrpcTest(unittest.TestCase):
         # The request header modifier reached the backend.
         self.assertEqual(trailing.get("x-added-seen"), "by-gateway")
         self.assertEqual(self.a.seen[-1].get("x-client"), "c1")
+
+    def test_request_header_modifier_set_add_remove(self):
+        before = len(self.mods.seen)
+        resp, call = self.unary("/test.Mods/Unary").with_call(
+            b"m", timeout=10, metadata=(("x-set", "from-client"), ("x-remove", "gone"),
+                                        ("x-keep", "kept")))
+        self.assertEqual(resp, b"mods:m")
+        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        self.assertEqual(len(self.mods.seen), before + 1)
+        seen = self.mods.seen[-1]
+        self.assertEqual(seen.get("x-set"), "set-by-gateway")  # replaced, not appended
+        self.assertEqual(seen.get("x-add"), "added-by-gateway")
+        self.assertNotIn("x-remove", seen)
+        self.assertEqual(seen.get("x-keep"), "kept")
+
+    def test_response_header_modifier_set_add_remove(self):
+        resp, call = self.unary("/test.Mods/Unary").with_call(b"r", timeout=10)
+        self.assertEqual(resp, b"mods:r")
+        initial = list(call.initial_metadata())
+        names = [k for k, _ in initial]
+        self.assertEqual(dict(initial).get("x-backend"), "mods")
+        self.assertEqual([v for k, v in initial if k == "x-resp-set"], ["set-by-gateway"])
+        self.assertEqual(dict(initial).get("x-resp-add"), "added-by-gateway")
+        self.assertNotIn("x-backend-secret", names)
+        # Trailers are not response headers: the backend's pass through unchanged.
+        self.assertEqual(dict(call.trailing_metadata()).get("x-trailer"), "t-mods")
+
+    def test_request_mirror(self):
+        mirrored_before = len(self.mirror.seen)
+        primary_before = len(self.primary.seen)
+        for i in range(3):
+            resp, call = self.unary("/test.Mirrored/Unary").with_call(
+                b"copy-%d" % i, timeout=10, metadata=(("x-call", str(i)),))
+            # The client gets the primary's reply, never the mirror's.
+            self.assertEqual(resp, b"primary:copy-%d" % i)
+            self.assertEqual(dict(call.initial_metadata()).get("x-backend"), "primary")
+        self.assertEqual(len(self.primary.seen), primary_before + 3)
+        # The copies are fire-and-forget: wait for them to arrive.
+        deadline = time.time() + 20
+        while len(self.mirror.seen) < mirrored_before + 3 and time.time() < deadline:
+            time.sleep(0.05)
+
+        calls = sorted(md.get("x-call") for md in self.mirror.seen[mirrored_before:])
+        self.assertEqual(calls, ["0", "1", "2"])
+        self.assertEqual(sorted(self.mirror.messages[mirrored_before:]),
+                         [b"copy-0", b"copy-1", b"copy-2"])
+
+    def test_mirrored_route_keeps_bidi_streaming_interactive(self):
+        # Before a mirror the gateway waits for the first whole message only: a chat-style
+        # call still works; its request stream is not complete, so it is not mirrored and
+        # that is counted.
+        def skipped():
+            return self.gw.metric("archway_listener_mirrors_skipped_total", listener="http",
+                                  reason="streamed_body")
+
+        before = skipped()
+        chat_interactively(self, self.channel, "/test.Mirrored/Chat",
+                           [b"m-%d" % i for i in range(3)])
+        self.assertEqual(skipped() - before, 1)
 
     def test_server_streaming(self):
         call = self.channel.unary_stream("/test.Echo/Stream", request_serializer=IDENTITY,
@@ -248,55 +368,14 @@ class GrpcTest(unittest.TestCase):
                          b"2:" + hashlib.sha256(b"xy").hexdigest().encode())
 
     def test_bidi_streaming_is_interactive(self):
-        # Each message is sent only after the reply to the previous one arrived: a gateway
-        # that waits for the whole request before forwarding it deadlocks here (the call's
-        # deadline then fails the test instead of hanging it).
-        outbox = queue.Queue()
-
-        def requests():
-            while True:
-                m = outbox.get()
-                if m is None:
-                    return
-                yield m
-
-        chat = self.channel.stream_stream("/test.Echo/Chat", request_serializer=IDENTITY,
-                                          response_deserializer=IDENTITY)
-        call = chat(requests(), timeout=15)
-        try:
-            for i in range(5):
-                msg = b"hello-%d" % i
-                outbox.put(msg)
-                self.assertEqual(next(call), b"echo:" + msg)
-        finally:
-            outbox.put(None)
-        self.assertEqual(list(call), [])
-        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        call = chat_interactively(self, self.channel, "/test.Echo/Chat",
+                                  [b"hello-%d" % i for i in range(5)])
         self.assertEqual(dict(call.trailing_metadata()).get("x-chat"), "done")
 
     def test_bidi_streaming_large_messages(self):
         # Messages larger than a stream window, interleaved both ways.
-        outbox = queue.Queue()
-
-        def requests():
-            while True:
-                m = outbox.get()
-                if m is None:
-                    return
-                yield m
-
-        chat = self.channel.stream_stream("/test.Echo/Chat", request_serializer=IDENTITY,
-                                          response_deserializer=IDENTITY)
-        call = chat(requests(), timeout=20)
-        try:
-            for i in range(4):
-                msg = bytes([97 + i]) * (200 * 1024)
-                outbox.put(msg)
-                self.assertEqual(next(call), b"echo:" + msg)
-        finally:
-            outbox.put(None)
-        self.assertEqual(list(call), [])
-        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        chat_interactively(self, self.channel, "/test.Echo/Chat",
+                           [bytes([97 + i]) * (200 * 1024) for i in range(4)], timeout=20)
 
     def test_trailers_only_and_grpc_timeout_on_the_wire(self):
         # Raw HTTP/2 so the gateway, not the client library, decides the outcome.

@@ -9,7 +9,6 @@ Run: /usr/bin/python3 tests/integration/test_h2_tls.py"""
 
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
@@ -18,65 +17,41 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from l4_common import certs, client_context, configmap_yaml, read, secret_yaml  # noqa: E402
-from test_h2 import (BIN, Archway, H2Client, free_port, pod_ports, service_yaml,  # noqa: E402
-                     start_echo)
+from test_h2 import H2C, H2Client, pod_ports, start_echo  # noqa: E402
+
+import manifests  # noqa: E402  (tests/support, on the path through l4_common)
+import procs  # noqa: E402
+from procs import BIN, free_port  # noqa: E402
 
 try:
     import grpc
-    from test_grpc import IDENTITY, Backend
+    from test_grpc import IDENTITY, Backend, chat_interactively
 except ImportError:  # pragma: no cover
     grpc = None
 
 
-def gateway_yaml(port):
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: archway}}
-spec: {{controllerName: archway.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: archway
-  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
-  listeners:
-  - name: https-a
-    protocol: HTTPS
-    port: {port}
-    hostname: a.example.com
-    tls: {{certificateRefs: [{{name: cert-a}}]}}
-  - name: https-b
-    protocol: HTTPS
-    port: {port}
-    hostname: b.example.com
-    tls: {{certificateRefs: [{{name: cert-b}}]}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: web, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /h1}}}}]
-    backendRefs: [{{name: echo-h1, port: 80}}]
-  - matches: [{{path: {{type: PathPrefix, value: /h2c}}}}]
-    backendRefs: [{{name: echo-h2c, port: 80}}]
----
+def gateway_objects(port):
+    return [manifests.gateway_class(),
+            manifests.gateway([
+                manifests.listener("https-a", port, "HTTPS", "a.example.com", ["cert-a"]),
+                manifests.listener("https-b", port, "HTTPS", "b.example.com", ["cert-b"])]),
+            manifests.http_route("web", [manifests.prefix_rule("/h1", "echo-h1"),
+                                         manifests.prefix_rule("/h2c", "echo-h2c")])]
+
+
+GRPC_ROUTE = """
 apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
-metadata: {{name: rpc, namespace: default}}
+metadata: {name: rpc, namespace: default}
 spec:
-  parentRefs: [{{name: gw}}]
+  parentRefs: [{name: gw}]
   rules:
-  - matches: [{{method: {{service: test.Echo}}}}]
-    backendRefs: [{{name: grpc-tls, port: 80}}]
-  - matches: [{{method: {{service: test.Plain}}}}]
-    backendRefs: [{{name: grpc-plain, port: 80}}]
-  - matches: [{{method: {{service: test.Mismatch}}}}]
-    backendRefs: [{{name: grpc-mismatch, port: 80}}]
----
+  - matches: [{method: {service: test.Echo}}]
+    backendRefs: [{name: grpc-tls, port: 80}]
+  - matches: [{method: {service: test.Plain}}]
+    backendRefs: [{name: grpc-plain, port: 80}]
+  - matches: [{method: {service: test.Mismatch}}]
+    backendRefs: [{name: grpc-mismatch, port: 80}]
 """
 
 
@@ -117,19 +92,19 @@ class H2TlsTest(unittest.TestCase):
                                     "--http-port", "0", "--h2c-port", "0")
         ports = pod_ports(info)
         cls.port = free_port()
-        with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
-            f.write(gateway_yaml(cls.port))
-            f.write(secret_yaml("cert-a", *a))
-            f.write(secret_yaml("cert-b", *b))
-            f.write(configmap_yaml("backend-ca", "ca.crt", read(backend_ca)))
-            f.write(service_yaml("echo-h1", ports["http_port"]))
-            f.write(service_yaml("echo-h2c", ports["h2c_port"], "kubernetes.io/h2c"))
-            f.write(service_yaml("grpc-tls", cls.tls_backend.port))
-            f.write(service_yaml("grpc-mismatch", cls.tls_backend.port))
-            f.write(service_yaml("grpc-plain", cls.plain_backend.port))
-            f.write(policy_yaml("tls", "grpc-tls", "grpc-backend.example"))
-            f.write(policy_yaml("mismatch", "grpc-mismatch", "other.example"))
-        cls.gw = Archway(cls.dir, free_port())
+        manifests.write(os.path.join(cls.dir, "all.yaml"),
+                        gateway_objects(cls.port), GRPC_ROUTE,
+                        secret_yaml("cert-a", *a),
+                        secret_yaml("cert-b", *b),
+                        configmap_yaml("backend-ca", "ca.crt", read(backend_ca)),
+                        manifests.service("echo-h1", ports["http_port"]),
+                        manifests.service("echo-h2c", ports["h2c_port"], app_protocol=H2C),
+                        manifests.service("grpc-tls", cls.tls_backend.port),
+                        manifests.service("grpc-mismatch", cls.tls_backend.port),
+                        manifests.service("grpc-plain", cls.plain_backend.port),
+                        policy_yaml("tls", "grpc-tls", "grpc-backend.example"),
+                        policy_yaml("mismatch", "grpc-mismatch", "other.example"))
+        cls.gw = procs.Archway(cls.dir)
         cls.channel = grpc.secure_channel(
             "127.0.0.1:%d" % cls.port, grpc.ssl_channel_credentials(root_certificates=read(cls.ca).encode()),
             options=[("grpc.ssl_target_name_override", "a.example.com"),
@@ -230,28 +205,8 @@ class H2TlsTest(unittest.TestCase):
         self.assertEqual(list(stream), [b"msg-%d" % i for i in range(4)])
 
     def test_grpc_bidi_streaming_over_tls_both_sides(self):
-        # Interactive bidi stream through both TLS hops: each message waits for the
-        # previous reply (a buffering gateway deadlocks; the deadline fails the test).
-        outbox = queue.Queue()
-
-        def requests():
-            while True:
-                m = outbox.get()
-                if m is None:
-                    return
-                yield m
-
-        chat = self.channel.stream_stream("/test.Echo/Chat", request_serializer=IDENTITY,
-                                          response_deserializer=IDENTITY)
-        call = chat(requests(), timeout=15)
-        try:
-            for i in range(3):
-                outbox.put(b"m%d" % i)
-                self.assertEqual(next(call), b"echo:m%d" % i)
-        finally:
-            outbox.put(None)
-        self.assertEqual(list(call), [])
-        self.assertEqual(call.code(), grpc.StatusCode.OK)
+        # Interactive bidi stream through both TLS hops.
+        chat_interactively(self, self.channel, "/test.Echo/Chat", [b"m%d" % i for i in range(3)])
 
     def test_grpc_tls_to_h2c_backend(self):
         self.assertEqual(self.unary("/test.Plain/Unary")(b"p", timeout=10), b"plain:p")

@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import socketserver
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,13 +23,11 @@ import urllib.parse
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("ARCHWAY_BIN", os.path.join(REPO, "build-asan-ubsan", "archway"))
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import manifests  # noqa: E402
+import procs  # noqa: E402
+from procs import BIN, free_port  # noqa: E402
 
 
 class CountingHandler(http.server.BaseHTTPRequestHandler):
@@ -151,101 +148,29 @@ class Resetter:
 
 def service(name, slices, app_protocol=None):
     """A Service with one EndpointSlice per (port, ready) pair, all on 127.0.0.1."""
-    ap = f", appProtocol: {app_protocol}" if app_protocol else ""
-    out = f"""
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}, namespace: default}}
-spec:
-  ports: [{{name: http, port: 80, protocol: TCP{ap}}}]
----
-"""
-    for i, (port, ready) in enumerate(slices):
-        out += f"""
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}-{i}
-  namespace: default
-  labels: {{kubernetes.io/service-name: {name}}}
-addressType: IPv4
-ports: [{{name: http, port: {port}, protocol: TCP}}]
-endpoints:
-- addresses: ["127.0.0.1"]
-  conditions: {{ready: {"true" if ready else "false"}}}
----
-"""
-    return out
+    return manifests.to_yaml(manifests.service(name, slices=slices, app_protocol=app_protocol))
 
 
-GATEWAY_CLASS = """
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: archway}
-spec: {controllerName: archway.dev/gateway-controller}
----
-"""
+GATEWAY_CLASS = manifests.to_yaml(manifests.gateway_class())
 
 
 def gateway(name, listeners, addresses=("127.0.0.1",)):
-    addr = ""
-    if addresses:
-        addr = "  addresses: [" + ", ".join(
-            f"{{type: IPAddress, value: {a}}}" for a in addresses) + "]\n"
-    ls = "".join(f"  - {{name: {n}, protocol: HTTP, port: {p}}}\n" for n, p in listeners)
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: {name}, namespace: default}}
-spec:
-  gatewayClassName: archway
-{addr}  listeners:
-{ls}---
-"""
+    """A Gateway with HTTP listeners given as (name, port) pairs."""
+    return manifests.to_yaml(manifests.gateway(listeners, name=name, addresses=addresses))
 
 
-class Archway:
+class Archway(procs.Archway):
+    """procs.Archway with the run flags in one list (--workers among them); stop() fails
+    on a sanitizer report in the log."""
+
     def __init__(self, manifest_dir, extra=()):
-        self.admin_port = free_port()
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [BIN, "run", "-f", manifest_dir, "--admin-address", f"127.0.0.1:{self.admin_port}",
-             *extra], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("archway exited: " + self.output())
-            try:
-                if self.admin("/ready")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.proc.kill()
-        raise RuntimeError("archway not ready: " + self.output())
+        super().__init__(manifest_dir, extra, workers=None)
 
-    def admin(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=10) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def output(self):
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    def stop(self, timeout=30):
+        rc = super().stop(timeout)
         out = self.output()
-        assert "AddressSanitizer" not in out and "runtime error" not in out, out
-        return self.proc.returncode
+        assert not procs.sanitizer_report(out), out
+        return rc
 
 
 def request(port, method, path, body=None, headers=None, host="127.0.0.1"):

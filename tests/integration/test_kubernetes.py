@@ -16,10 +16,11 @@ sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 
 import certs  # noqa: E402
 import fake_kube  # noqa: E402
+import manifests  # noqa: E402
 import procs  # noqa: E402
+from procs import BIN  # noqa: E402
 
-BIN = os.environ.get("ARCHWAY_BIN", os.path.join(REPO, "build-asan-ubsan", "archway"))
-CONTROLLER = "archway.dev/gateway-controller"
+CONTROLLER = manifests.CONTROLLER
 TOKEN = "test-token-0123456789"
 WAIT_S = 30
 
@@ -28,15 +29,7 @@ BackendServer = procs.NamedBackend
 
 
 def service(name, port):
-    return [
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
-         "spec": {"ports": [{"name": "http", "port": 80, "targetPort": port, "protocol": "TCP"}]}},
-        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-         "metadata": {"name": name + "-abc", "namespace": "default",
-                      "labels": {"kubernetes.io/service-name": name}},
-         "addressType": "IPv4", "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
-         "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}]},
-    ]
+    return manifests.service(name, port)
 
 
 def route(backend, prefix="/echo"):
@@ -100,32 +93,22 @@ class KubernetesTest(unittest.TestCase):
         k.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
         for o in service("svc-a", cls.a.server_address[1]) + service("svc-b", cls.b.server_address[1]):
             k.put(o)
-        k.put({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-               "metadata": {"name": "archway"}, "spec": {"controllerName": CONTROLLER}})
-        k.put({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-               "metadata": {"name": "someone-else"}, "spec": {"controllerName": "example.com/other"}})
-        k.put({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-               "metadata": {"name": "gw", "namespace": "default"},
-               "spec": {"gatewayClassName": "archway",
-                        "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
-                        "listeners": [{"name": "http", "protocol": "HTTP", "port": cls.port}]}})
+        k.put(manifests.gateway_class())
+        k.put(manifests.gateway_class("someone-else", "example.com/other"))
+        k.put(manifests.gateway([("http", cls.port)]))
         k.put(route("svc-a"))
         # The first status writes fail with 500: they must be retried.
         k.fail_patches = 2
         cls.kubeconfig = write_kubeconfig(d, k.port, TOKEN)
-        cls.proc = procs.Child([BIN, "run", "--kubernetes", "--kubeconfig", cls.kubeconfig,
-                                "--workers", "1", "--admin-address", "127.0.0.1:%d" % cls.admin],
-                               os.path.join(d, "archway.log"))
+        cls.proc = procs.Archway(args=["--kubernetes", "--kubeconfig", cls.kubeconfig], workers=1,
+                                 admin_port=cls.admin, log_path=os.path.join(d, "archway.log"))
 
     @classmethod
     def tearDownClass(cls):
         failure = None
         if hasattr(cls, "proc"):
-            rc = cls.proc.stop()
-            out = cls.proc.output()
             # A clean stop: exit 0, no sanitizer report (leaks are reported at exit).
-            if rc != 0 or "Sanitizer" in out or "runtime error" in out:
-                failure = "archway exited with %r:\n%s" % (rc, out[-4000:])
+            failure = cls.proc.unclean_stop()
         for s in ("a", "b"):
             if hasattr(cls, s):
                 getattr(cls, s).shutdown()

@@ -19,9 +19,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 
+import manifests  # noqa: E402
 import procs  # noqa: E402
-
-BIN = os.environ.get("ARCHWAY_BIN", os.path.join(REPO, "build-asan-ubsan", "archway"))
+from procs import BIN  # noqa: E402
 WAIT_S = 30
 
 
@@ -29,78 +29,20 @@ BackendServer = procs.NamedBackend
 
 
 def base_yaml(port, hostname="*.example.com", target_a=0, target_b=0):
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: archway}}
-spec: {{controllerName: archway.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: archway
-  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
-  listeners:
-  - {{name: http, protocol: HTTP, port: {port}, hostname: "{hostname}"}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: svc-a, namespace: default}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {target_a}, protocol: TCP}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: svc-a-1
-  namespace: default
-  labels: {{kubernetes.io/service-name: svc-a}}
-addressType: IPv4
-ports: [{{name: http, port: {target_a}, protocol: TCP}}]
-endpoints:
-- addresses: ["127.0.0.1"]
-  conditions: {{ready: true}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: svc-b, namespace: default}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: {target_b}, protocol: TCP}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: svc-b-1
-  namespace: default
-  labels: {{kubernetes.io/service-name: svc-b}}
-addressType: IPv4
-ports: [{{name: http, port: {target_b}, protocol: TCP}}]
-endpoints:
-- addresses: ["127.0.0.1"]
-  conditions: {{ready: true}}
-"""
+    return manifests.to_yaml(manifests.gateway_class(),
+                             manifests.gateway([manifests.listener("http", port, hostname=hostname)]),
+                             manifests.service("svc-a", target_a),
+                             manifests.service("svc-b", target_b))
 
 
 def route_yaml(name, prefix, backend, marker, port=80):
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: {name}, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: {prefix}}}}}]
-    filters:
-    - type: ResponseHeaderModifier
-      responseHeaderModifier:
-        set: [{{name: X-Version, value: "{marker}"}}]
-    backendRefs: [{{name: {backend}, port: {port}}}]
-"""
+    rule = manifests.prefix_rule(prefix, backend, port,
+                                 filters=[manifests.response_header_set("X-Version", marker)])
+    return manifests.to_yaml(manifests.http_route(name, [rule]))
 
 
 def routes_file(*docs):
-    return "---\n".join(docs)
+    return manifests.to_yaml(*docs)
 
 
 class LastGoodTest(unittest.TestCase):
@@ -120,28 +62,16 @@ class LastGoodTest(unittest.TestCase):
         cls.write(cls.base, cls.base_text())
         cls.write(cls.routes, routes_file(route_yaml("main", "/app", "svc-a", "v1"),
                                           route_yaml("other", "/other", "svc-b", "o1")))
-        cls.gw = procs.Child([BIN, "run", "-f", cls.manifests, "--workers", "1",
-                              "--admin-address", f"127.0.0.1:{cls.admin_port}"],
-                             os.path.join(cls.dir, "archway.log"))
-        deadline = time.time() + WAIT_S
-        while time.time() < deadline:
-            if not cls.gw.alive():
-                raise RuntimeError("archway exited: " + cls.gw.output())
-            if cls.admin("/ready")[0] == 200:
-                return
-            time.sleep(0.1)
-        cls.gw.stop()
-        raise RuntimeError("archway not ready: " + cls.gw.output())
+        cls.gw = procs.Archway(cls.manifests, workers=1, admin_port=cls.admin_port,
+                               log_path=os.path.join(cls.dir, "archway.log"), ready_timeout=WAIT_S)
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.gw.stop()
-        out = cls.gw.output()
+        failure = cls.gw.unclean_stop()
         cls.a.shutdown()
         cls.b.shutdown()
         shutil.rmtree(cls.dir, ignore_errors=True)
-        assert rc == 0, f"archway exited {rc}: {out[-3000:]}"
-        assert "AddressSanitizer" not in out and "runtime error" not in out, out
+        assert not failure, failure
 
     @classmethod
     def base_text(cls, hostname="*.example.com", target_b=None):
@@ -159,11 +89,7 @@ class LastGoodTest(unittest.TestCase):
     @classmethod
     def admin(cls, path):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{cls.admin_port}{path}",
-                                        timeout=10) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+            return cls.gw.admin(path)
         except OSError:
             return 0, ""
 
@@ -253,7 +179,7 @@ class LastGoodTest(unittest.TestCase):
         # 3. A YAML syntax error keeps every object of the file serving.
         log_before = len(self.gw.output())
         with open(self.routes, "w") as f:
-            f.write(route_yaml("main", "/app", "svc-a", "v3") + "---\nkind: [unterminated\n")
+            f.write(routes_file(route_yaml("main", "/app", "svc-a", "v3"), "kind: [unterminated\n"))
         self.wait_for("the parse error in the log",
                       lambda: "cannot parse" in self.gw.output()[log_before:])
         self.assertEqual(self.get("/app"), (200, "v2", "b"))

@@ -4,10 +4,8 @@ with the two demo backends scripts/quickstart.sh starts (ports 9001/9002, Gatewa
 Checks the curls the README shows."""
 import http.client
 import os
-import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,14 +36,9 @@ class QuickstartTest(unittest.TestCase):
                 ["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1",
                  "--directory", os.path.join(REPO, "examples", "backends", d)],
                 os.path.join(cls.tmp, d + ".log")))
-        admin = procs.free_port()
-        cls.gw = procs.Child([BIN, "run", "-f", os.path.join(REPO, "examples", "quickstart.yaml"),
-                              "--admin-address", "127.0.0.1:%d" % admin],
-                             os.path.join(cls.tmp, "archway.log"))
-        ok = procs.wait_until(
-            lambda: procs.http_get("http://127.0.0.1:%d/ready" % admin)[0] == 200, 60)
-        if not ok:
-            raise RuntimeError("archway not ready:\n" + cls.gw.output()[-3000:])
+        cls.gw = procs.Archway(os.path.join(REPO, "examples", "quickstart.yaml"), workers=None,
+                               binary=BIN, log_path=os.path.join(cls.tmp, "archway.log"))
+        admin = cls.gw.admin_port
         # The backends may start after the gateway; wait until the default route answers.
         procs.wait_until(lambda: get("demo.example.com", "/")[0] == 200, 30, 0.2)
         cls.admin = admin

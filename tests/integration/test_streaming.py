@@ -22,7 +22,11 @@ import unittest
 import h2.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_h2 import BIN, Archway, H2Client, free_port, gateway_yaml, service_yaml  # noqa: E402
+from test_h2 import H2Client  # noqa: E402
+
+import manifests  # noqa: E402  (tests/support, on the path through test_h2)
+import procs  # noqa: E402
+from procs import BIN, free_port  # noqa: E402
 
 LIMIT = 32 * 1024 * 1024  # --max-request-body-bytes for this gateway
 MIB = 1024 * 1024
@@ -192,13 +196,13 @@ class StreamingTest(unittest.TestCase):
         cls.mirror = SinkBackend()
         cls.dir = tempfile.mkdtemp(prefix="archway-streaming-")
         cls.port = free_port()
-        with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
-            f.write(gateway_yaml(cls.port))
-            f.write(service_yaml("sink", cls.sink.port))
-            f.write(service_yaml("mirror", cls.mirror.port))
-            f.write(routes_yaml())
-        cls.gw = Archway(cls.dir, free_port(),
-                         extra_args=["--max-request-body-bytes", str(LIMIT)])
+        manifests.write(os.path.join(cls.dir, "all.yaml"),
+                        manifests.http_gateway(cls.port),
+                        manifests.service("sink", cls.sink.port),
+                        manifests.service("mirror", cls.mirror.port),
+                        routes_yaml())
+        cls.gw = procs.Archway(cls.dir,
+                               args=["--max-request-body-bytes", str(LIMIT)])
         cls.big = os.urandom(12 * MIB)  # over the old 8 MiB buffer
         cls.big_path = os.path.join(cls.dir, "big.bin")
         with open(cls.big_path, "wb") as f:
@@ -384,24 +388,44 @@ class StreamingTest(unittest.TestCase):
         self.assertEqual(json.loads(resp)["bytes"], len(body))
         self.assertEqual(self.sink.count("/fail/big"), 1)
 
+    def skipped_mirrors(self):
+        text = self.gw.metrics()
+        # The sample is there, 0 included.
+        self.assertRegex(text, r'archway_listener_mirrors_skipped_total\{gateway="default/gw",'
+                               r'listener="http",reason="streamed_body"\} \d+')
+        return self.gw.metric("archway_listener_mirrors_skipped_total", listener="http",
+                              reason="streamed_body")
+
     def test_mirrors_get_small_bodies_and_skip_streamed_ones(self):
+        # Only this test uses the mirrored route: the counter moves with it alone.
         s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
         try:
             body = self.big[:MIB]
-            for path, b in (("/mirrored/small", b"tiny"), ("/mirrored/big", body),
-                            ("/mirrored/after", b"tiny")):
+            expected_skips = 0
+            skips_before = None
+            for path, b, streams in (("/mirrored/small", b"tiny", False),
+                                     ("/mirrored/big", body, True),
+                                     ("/mirrored/after", b"tiny", False),
+                                     ("/mirrored/big2", self.big[:2 * MIB], True)):
+                if skips_before is None:
+                    skips_before = self.skipped_mirrors()
                 s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                           % (path.encode(), len(b)) + b)
                 status, _, resp = read_response(s)
                 self.assertEqual(status, 200)
                 self.assertEqual(json.loads(resp)["sha256"], sha(b))
+                expected_skips += streams
+                # Counted before the request went upstream, so before this response.
+                self.assertEqual(self.skipped_mirrors() - skips_before, expected_skips, path)
         finally:
             s.close()
-        # The small bodies fit the first buffer: mirrored whole. The streamed one is
-        # not mirrored (the later small one arrived, the big one never did).
+        # The small bodies fit the first buffer: mirrored whole. The streamed ones are
+        # not mirrored (the later small one arrived, the big ones never did).
         self.assertEqual(self.mirror.wait_seen("/mirrored/small"), [True])
         self.assertEqual(self.mirror.wait_seen("/mirrored/after"), [True])
         self.assertEqual(self.mirror.count("/mirrored/big"), 0)
+        self.assertEqual(self.mirror.count("/mirrored/big2"), 0)
+        self.assertEqual(self.skipped_mirrors() - skips_before, 2)
 
     def test_request_timeout_stops_a_stalled_upload(self):
         # Half the body, then silence: the route's 1 s request timeout answers 504.

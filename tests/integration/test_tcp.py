@@ -10,7 +10,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 import unittest
 
 from l4_common import (BIN, GATEWAY_CLASS, TIMEOUT, Archway, StreamEcho, free_port, recv_all,
@@ -82,13 +81,12 @@ class TcpTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.gw.stop()
-        out = cls.gw.output()
+        failure = cls.gw.unclean_stop()
         for b in (cls.b1, cls.b2, cls.b3):
             b.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
-        if rc != 0 or "runtime error" in out or "AddressSanitizer" in out:
-            raise AssertionError(f"archway exit {rc}:\n{out[-4000:]}")
+        if failure:
+            raise AssertionError(failure)
 
     def connect(self, port):
         return socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)

@@ -53,6 +53,20 @@ TEST(GrpcStatus, EncodesMessage) {
   EXPECT_EQ(encodeMessage("x\ny"), "x%0Ay");
 }
 
+TEST(GrpcStatus, WholeMessage) {
+  using namespace std::string_view_literals;
+  EXPECT_FALSE(hasWholeMessage(""));
+  EXPECT_FALSE(hasWholeMessage("\0\0\0\0"sv));      // prefix cut short
+  EXPECT_TRUE(hasWholeMessage("\0\0\0\0\0"sv));     // empty message
+  EXPECT_FALSE(hasWholeMessage("\0\0\0\0\3ab"sv));  // payload cut short
+  EXPECT_TRUE(hasWholeMessage("\0\0\0\0\3abc"sv));
+  EXPECT_TRUE(hasWholeMessage("\1\0\0\0\2abcd"sv));  // more behind (next message)
+  EXPECT_FALSE(
+      hasWholeMessage("\0\xff\xff\xff\xff"
+                      "abc"sv));
+  EXPECT_FALSE(hasWholeMessage("\0\0\1\0\0"sv));  // 65536 bytes announced
+}
+
 TEST(GrpcStatus, ParsesTimeouts) {
   using std::chrono::milliseconds;
   EXPECT_EQ(parseTimeout("1S"), milliseconds(1000));

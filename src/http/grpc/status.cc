@@ -39,6 +39,13 @@ Status statusForHttp(int s) {
   }
 }
 
+bool hasWholeMessage(std::string_view body) {
+  if (body.size() < 5) return false;
+  uint64_t length = 0;
+  for (size_t i = 1; i < 5; ++i) length = length << 8 | static_cast<unsigned char>(body[i]);
+  return body.size() - 5 >= length;
+}
+
 std::string encodeMessage(std::string_view message) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -36,6 +37,10 @@ Status statusForHttp(int httpStatus);
 // Fills `head` as a trailers-only response: :status 200, content-type application/grpc,
 // grpc-status and grpc-message (percent-encoded) in the headers, no body.
 void makeTrailersOnly(ResponseHead& head, Status status, std::string_view message);
+
+// True when `body` starts with a whole length-prefixed message (flag byte, 4-byte
+// big-endian length, payload).
+bool hasWholeMessage(std::string_view body);
 
 // Percent-encodes a grpc-message value (spec: printable ASCII except '%').
 std::string encodeMessage(std::string_view message);
