@@ -247,3 +247,91 @@ write("unknown-kinds.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {n
       "apiVersion: gateway.networking.k8s.io/v9\nkind: HTTPRoute\nmetadata: {name: r}\n---\n"
       "apiVersion: gateway.networking.k8s.io/v1\nkind: NotAKind\nmetadata: {name: r}\n---\n"
       "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: p}\nplugin: cors\n")
+
+
+# HTTP/1.1 codec seeds (corpus/h1_request, corpus/h1_response). The first byte of each
+# input picks the read size the target splits the rest into (1 + byte % 64; bit 7 of it
+# marks a HEAD request for responses).
+def write_h1(kind, name, first, data):
+    d = os.path.join(os.path.dirname(OUT), kind)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(bytes([first]) + data)
+
+
+REQUESTS = {
+    "get": b"GET /a/b?x=1 HTTP/1.1\r\nHost: Example.COM\r\nUser-Agent: t\r\n\r\n",
+    "pipelined": b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+                 b"POST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+    "chunked": b"POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n",
+    "http10": b"GET / HTTP/1.0\r\n\r\n",
+    "absolute-form": b"GET http://a.example/p?q HTTP/1.1\r\nHost: a.example\r\n\r\n",
+    "absolute-mismatch": b"GET http://b/p HTTP/1.1\r\nHost: a\r\n\r\n",
+    "options-star": b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+    "cl-te": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "dup-cl": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    "te-gzip": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    "bad-chunk": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    "obs-fold": b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+    "bare-lf": b"GET / HTTP/1.1\nHost: a\n\n",
+    "bare-cr": b"GET / HTTP/1.1\rHost: a\r\n\r\n",
+    "two-hosts": b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    "no-host": b"GET / HTTP/1.1\r\n\r\n",
+    "bad-host": b"GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n",
+    "connect": b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+    "upgrade": b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00",
+    "expect": b"PUT /f HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+    "connection-listed": b"GET / HTTP/1.1\r\nHost: a\r\nConnection: x-secret, close\r\nX-Secret: 1\r\n\r\n",
+    "space-before-colon": b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+    "nul-in-value": b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+    "body-over-limit": b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" + b"x" * 4200,
+    "many-headers": b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(120)) + b"\r\n",
+    "http2-preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+}
+for i, (name, data) in enumerate(sorted(REQUESTS.items())):
+    write_h1("h1_request", name, i * 7, data)
+
+RESPONSES = {
+    "length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello",
+    "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    "close-delimited": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+    "http10": b"HTTP/1.0 200 OK\r\n\r\nbody",
+    "interim": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+               b"HTTP/1.1 204 No Content\r\n\r\n",
+    "switching": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x05hello",
+    "trailing-bytes": b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxEXTRA",
+    "bad-status": b"HTTP/1.1 2000 OK\r\n\r\n",
+    "cl-te": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "short": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+    "not-modified": b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+    "garbage": b"\x16\x03\x01\x00\x05hello",
+}
+for i, (name, data) in enumerate(sorted(RESPONSES.items())):
+    write_h1("h1_response", name, i * 11, data)
+write_h1("h1_response", "head-length", 0x80 | 3, RESPONSES["length"])
+
+# Routing seeds (corpus/route_request): requests aimed at each rule of the fuzz route table
+# in fuzz/route_request.h.
+ROUTED = {
+    "exact": b"GET /exact HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    "regex": b"GET /re/abc/123 HTTP/1.1\r\nHost: a.wild.example\r\n\r\n",
+    "conditions": b"POST /h?q=1&r=42 HTTP/1.1\r\nHost: example.com\r\nX-Ver: 2\r\nX-Re: abz\r\n"
+                  b"Content-Length: 0\r\n\r\n",
+    "rewrite-prefix": b"GET /api/users?id=1 HTTP/1.1\r\nHost: any\r\nX-Remove: 1\r\n\r\n",
+    "rewrite-prefix-root": b"GET /api HTTP/1.1\r\nHost: any\r\n\r\n",
+    "rewrite-v1": b"GET /v1/a/b HTTP/1.1\r\nHost: any\r\n\r\n",
+    "rewrite-full": b"GET /full/x?y HTTP/1.1\r\nHost: any\r\n\r\n",
+    "redirect": b"GET /redir/x/y?z=1 HTTP/1.1\r\nHost: any:8080\r\n\r\n",
+    "redirect-plain": b"GET /plainredir/%2e%2e/x HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+    "cors-preflight": b"OPTIONS /cors HTTP/1.1\r\nHost: any\r\nOrigin: https://a.example.com\r\n"
+                      b"Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: x-a\r\n\r\n",
+    "cors-simple": b"GET /cors HTTP/1.1\r\nHost: any\r\nOrigin: http://a.example\r\n\r\n",
+    "absolute-form": b"GET http://Example.COM/exact HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    "pipelined": b"GET /api/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /redir HTTP/1.1\r\nHost: b\r\n\r\n",
+}
+d = os.path.join(os.path.dirname(OUT), "route_request")
+os.makedirs(d, exist_ok=True)
+for name, data in ROUTED.items():
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)

@@ -124,12 +124,13 @@ void reportRejectedChanges(Context& ctx) {
     auto st = ctx.result.statuses.find(kv.first);
     if (st == ctx.result.statuses.end()) continue;  // a kind without status (Service, ...)
     std::string msg = rejectedMessage(o, *o.rejectedChange);
+    const int64_t generation = o.generation;  // clang 14 cannot capture structured bindings
     auto add = [&](api::Json& conditions, bool route) {
       if (!conditions.is_array()) return;
       bool fallBack = route && acceptedTrue(conditions);
       Condition c{fallBack ? "PartiallyInvalid" : kRejectedChangeCondition, true,
                   fallBack ? "UnsupportedValue" : "Invalid", msg};
-      conditions.push_back(conditionsJson({c}, o.generation)[0]);
+      conditions.push_back(conditionsJson({c}, generation)[0]);
     };
     api::Json& status = st->second;
     if (auto it = status.find("conditions"); it != status.end()) add(*it, false);
@@ -147,7 +148,7 @@ void reportRejectedChanges(Context& ctx) {
 
 TranslateResult translate(const api::Store& store, const TranslateOptions& options) {
   TranslateResult result;
-  Context ctx{store, options, result, {}, {}, {}, {}, {}, {}, {}, {}, {}};
+  Context ctx{store, options, result, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}};
   processGatewayClasses(ctx);
   processGateways(ctx);
   processRoutes(ctx);

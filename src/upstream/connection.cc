@@ -25,27 +25,11 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
 
 }  // namespace
 
-const llhttp_settings_t* Connection::settings() {
-  static const llhttp_settings_t s = [] {
-    llhttp_settings_t x;
-    llhttp_settings_init(&x);
-    x.on_header_field = &Connection::onHeaderField;
-    x.on_header_value = &Connection::onHeaderValue;
-    x.on_headers_complete = &Connection::onHeadersComplete;
-    x.on_body = &Connection::onBody;
-    x.on_message_complete = &Connection::onMessageComplete;
-    return x;
-  }();
-  return &s;
-}
-
 Connection::Connection(asio::io_context& io, runtime::TimedList* timers, stats::BackendStats* stats)
     : transport_(std::make_unique<net::ByteStream>(asio::ip::tcp::socket(io))),
       stats_(stats),
       buf_(net::kUpstreamReadBuffer) {
   link(timers);
-  llhttp_init(&parser_, HTTP_RESPONSE, settings());
-  parser_.data = this;
 }
 
 Connection::~Connection() {
@@ -100,16 +84,10 @@ http::Awaitable<std::error_code> Connection::startTls(asio::ssl::context& ctx,
 }
 
 void Connection::resetExchange() {
-  llhttp_reset(&parser_);
+  parser_.reset(nullptr, false);
   pos_ = end_ = 0;
-  head_ = nullptr;
-  lastWasValue_ = false;
-  headBytes_ = 0;
-  headRequest_ = headComplete_ = complete_ = interim_ = upgraded_ = false;
-  keepAlive_ = true;
   receivedAny_ = false;
   eof_ = false;
-  pending_.clear();
 }
 
 http::Awaitable<UpstreamError> Connection::writeRequest(const http::RequestHead& r,
@@ -202,91 +180,12 @@ http::Awaitable<UpstreamError> Connection::writeBody(std::string_view data, bool
   co_return UpstreamError::kNone;
 }
 
-int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
-  auto* c = static_cast<Connection*>(p->data);
-  c->headBytes_ += len;
-  if (c->headBytes_ > net::kMaxResponseHeaderBytes) return -1;
-  auto& items = c->head_->headers.items();
-  if (c->lastWasValue_ || items.empty()) {
-    items.push_back(http::Header{});
-    c->lastWasValue_ = false;
-  }
-  std::string& name = items.back().name;
-  size_t old = name.size();
-  name.append(at, len);
-  for (size_t i = old; i < name.size(); ++i)
-    if (name[i] >= 'A' && name[i] <= 'Z') name[i] = static_cast<char>(name[i] + 32);
-  return 0;
-}
-
-int Connection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
-  auto* c = static_cast<Connection*>(p->data);
-  c->headBytes_ += len + 4;
-  if (c->headBytes_ > net::kMaxResponseHeaderBytes) return -1;
-  auto& items = c->head_->headers.items();
-  if (items.empty()) return -1;
-  items.back().value.append(at, len);
-  c->lastWasValue_ = true;
-  return 0;
-}
-
-int Connection::onHeadersComplete(llhttp_t* p) {
-  auto* c = static_cast<Connection*>(p->data);
-  int status = p->status_code;
-  c->head_->status = status;
-  if (status >= 100 && status < 200 && status != 101) {
-    c->interim_ = true;
-    return 0;
-  }
-  c->headComplete_ = true;
-  c->keepAlive_ = llhttp_should_keep_alive(p) != 0;
-  if (status == 101) {
-    c->upgraded_ = true;
-    c->keepAlive_ = false;
-    return 2;  // no body; execute returns HPE_PAUSED_UPGRADE
-  }
-  if (c->headRequest_) return 1;
-  return 0;
-}
-
-int Connection::onBody(llhttp_t* p, const char* at, size_t len) {
-  auto* c = static_cast<Connection*>(p->data);
-  c->pending_.emplace_back(at, len);
-  return 0;
-}
-
-int Connection::onMessageComplete(llhttp_t* p) {
-  auto* c = static_cast<Connection*>(p->data);
-  if (c->interim_) {
-    // A skipped 1xx: drop its headers and continue with the final response.
-    c->interim_ = false;
-    c->head_->headers.clear();
-    c->headBytes_ = 0;
-    c->lastWasValue_ = false;
-    return 0;
-  }
-  c->complete_ = true;
-  return HPE_PAUSED;
-}
-
 bool Connection::execute() {
-  if (pos_ >= end_) return true;
-  llhttp_errno_t err = llhttp_execute(&parser_, buf_.data() + pos_, end_ - pos_);
-  if (err == HPE_OK) {
-    pos_ = end_;
-    return true;
-  }
-  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-    pos_ = static_cast<size_t>(llhttp_get_error_pos(&parser_) - buf_.data());
-    if (err == HPE_PAUSED) {
-      llhttp_resume(&parser_);
-      // Bytes after a complete response on a keep-alive connection: protocol violation.
-      if (complete_ && pos_ < end_) keepAlive_ = false;
-    }
-    return true;
-  }
-  failed_ = true;
-  return false;
+  size_t consumed = 0;
+  bool ok = parser_.feed(buf_.data() + pos_, end_ - pos_, &consumed);
+  pos_ += consumed;
+  if (!ok) failed_ = true;
+  return ok;
 }
 
 http::Awaitable<UpstreamError> Connection::readMore() {
@@ -314,11 +213,10 @@ http::Awaitable<UpstreamError> Connection::readMore() {
 }
 
 http::Awaitable<UpstreamError> Connection::readHead(http::ResponseHead& head, bool headRequest) {
-  head_ = &head;
-  headRequest_ = headRequest;
+  parser_.reset(&head, headRequest);
   // One allocation up front instead of regrowing the list header by header.
   head.headers.items().reserve(kTypicalResponseHeaders);
-  while (!headComplete_) {
+  while (!parser_.headComplete()) {
     if (pos_ >= end_) {
       if (eof_) {
         failed_ = true;
@@ -339,7 +237,7 @@ http::Awaitable<UpstreamError> Connection::readHead(http::ResponseHead& head, bo
   }
   auto& items = head.headers.items();
   std::erase_if(items, [&](const http::Header& h) {
-    if (h.name == "upgrade" && upgraded_) return false;
+    if (h.name == "upgrade" && parser_.upgraded()) return false;
     return http::isHopByHop(h.name);
   });
   if (stats_) stats::inc(stats_->responses[stats::statusClass(head.status)]);
@@ -347,28 +245,26 @@ http::Awaitable<UpstreamError> Connection::readHead(http::ResponseHead& head, bo
 }
 
 http::Awaitable<UpstreamError> Connection::readBody(http::ServerStream* sink) {
+  auto& pending = parser_.body();  // body spans (point into buf_)
   for (;;) {
-    if (!pending_.empty() || complete_) {
+    if (!pending.empty() || parser_.complete()) {
       if (sink) {
-        bool ok = co_await sink->sendBody(std::span<const asio::const_buffer>(pending_), complete_);
+        bool ok = co_await sink->sendBody(std::span<const asio::const_buffer>(pending),
+                                          parser_.complete());
         if (!ok) {
-          pending_.clear();
+          pending.clear();
           failed_ = true;
           co_return UpstreamError::kDownstream;
         }
       }
-      pending_.clear();
-      if (complete_) co_return UpstreamError::kNone;
+      pending.clear();
+      if (parser_.complete()) co_return UpstreamError::kNone;
     }
-    if (upgraded_) co_return UpstreamError::kNone;
+    if (parser_.upgraded()) co_return UpstreamError::kNone;
     if (pos_ >= end_) {
       if (eof_) {
         // Close-delimited body ends at EOF; otherwise the upstream cut it short.
-        if (llhttp_finish(&parser_) == HPE_OK && complete_) {
-          keepAlive_ = false;
-          continue;
-        }
-        if (complete_) continue;
+        if (parser_.finish()) continue;
         failed_ = true;
         co_return UpstreamError::kReset;
       }

@@ -1,6 +1,6 @@
-// One upstream HTTP/1.1 connection: request serialization and response parsing (llhttp,
-// strict). Owned by a worker; pooled per endpoint by upstream::Pool. An h2c connection for
-// kH2c backends will sit beside this class behind the same Pool seam.
+// One upstream HTTP/1.1 connection: request serialization and response parsing
+// (http::h1::ResponseParser). Owned by a worker; pooled per endpoint by upstream::Pool. An h2c
+// connection for kH2c backends will sit beside this class behind the same Pool seam.
 #pragma once
 
 #include <cstdint>
@@ -12,11 +12,10 @@
 #include <system_error>
 #include <vector>
 
-#include <llhttp.h>
-
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "http/h1/response_parser.h"
 #include "http/message.h"
 #include "http/stream.h"
 #include "net/byte_stream.h"
@@ -70,7 +69,7 @@ class Connection : public runtime::Timed {
   // Bytes received after a 101 head (belong to the tunnel).
   std::string_view leftover() const;
 
-  bool keepAlive() const { return keepAlive_ && complete_ && !failed_; }
+  bool keepAlive() const { return parser_.keepAlive() && parser_.complete() && !failed_; }
   bool receivedAny() const { return receivedAny_; }
   // Aborts whatever is in progress (route timeouts); pending operations fail with kTimeout.
   void abortTimeout();
@@ -82,41 +81,24 @@ class Connection : public runtime::Timed {
   void onDeadline() override;
 
  private:
-  static int onHeaderField(llhttp_t* p, const char* at, size_t len);
-  static int onHeaderValue(llhttp_t* p, const char* at, size_t len);
-  static int onHeadersComplete(llhttp_t* p);
-  static int onBody(llhttp_t* p, const char* at, size_t len);
-  static int onMessageComplete(llhttp_t* p);
-  static const llhttp_settings_t* settings();
-
   // Runs the parser over buffered bytes; false on a parse error.
   bool execute();
   http::Awaitable<UpstreamError> readMore();
 
   std::unique_ptr<net::ByteStream> transport_;
   stats::BackendStats* stats_;
-  llhttp_t parser_;
+  http::h1::ResponseParser parser_;
   std::vector<char> buf_;
   size_t pos_ = 0, end_ = 0;
   std::string wbuf_;
   bool chunkedRequest_ = false;  // the streamed request body uses chunked coding
   char chunkLine_[24];
 
-  http::ResponseHead* head_ = nullptr;
-  bool lastWasValue_ = false;
-  size_t headBytes_ = 0;
-  bool headRequest_ = false;
-  bool headComplete_ = false;
-  bool complete_ = false;
-  bool keepAlive_ = true;
-  bool interim_ = false;
-  bool upgraded_ = false;
   bool failed_ = false;
   bool timedOut_ = false;
   bool receivedAny_ = false;
   bool eof_ = false;
   bool counted_ = false;
-  std::vector<asio::const_buffer> pending_;  // body spans (point into buf_)
 };
 
 // Idle keep-alive connections to one endpoint, owned by one worker.

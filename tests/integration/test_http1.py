@@ -380,6 +380,21 @@ class Http1Test(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(json.loads(body)["body"], "hello world")
 
+    def test_chunked_trailers_never_become_headers(self):
+        # Trailer fields arrive after routing and filters ran; merged into the head they
+        # would smuggle a second Host or a header a filter removed. They are dropped.
+        data = (b"POST /echo/trailers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5\r\nhello\r\n0\r\nHost: evil.example\r\nX-Injected: yes\r\n\r\n")
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(data)
+        st, _, body, _ = read_response(s)
+        s.close()
+        self.assertEqual(st, 200)
+        seen = json.loads(body)
+        self.assertEqual(seen["body"], "hello")
+        self.assertNotIn("x-injected", seen["headers"])
+        self.assertEqual(seen["headers"].get("host"), "x")
+
     def test_expect_100_continue(self):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         s.sendall(b"POST /echo/c HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
@@ -436,6 +451,25 @@ class Http1Test(unittest.TestCase):
                 self.assertIn(b"connection: close", out.lower())
                 # The connection was closed: the request smuggled behind was not served.
                 self.assertEqual(out.count(b"HTTP/1.1"), 1, (name, out))
+
+    def test_upgrade_answered_as_plain_request_keeps_parsing(self):
+        # HTTP/1.0 cannot upgrade, so this is answered as a plain request on a kept-alive
+        # connection; llhttp had entered its upgrade state and the next bytes used to spin
+        # the worker forever (found by fuzz/h1_request_fuzz.cc).
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(b"GET /echo/a HTTP/1.0\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\n"
+                  b"Upgrade: websocket\r\n\r\nGET /echo/b HTTP/1.0\r\nHost: x\r\n\r\n")
+        st, headers, body, rest = read_response(s)
+        self.assertEqual(st, 200)
+        self.assertEqual(json.loads(body)["path"], "/echo/a")
+        self.assertNotIn("upgrade", json.loads(body)["headers"])
+        st, _, body, _ = read_response(s, rest)
+        self.assertEqual(st, 200)
+        self.assertEqual(json.loads(body)["path"], "/echo/b")
+        s.close()
+        # The worker still serves everyone else.
+        out = raw(self.port, b"GET /echo/c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 200"), out[:100])
 
     def test_oversized_headers_431(self):
         data = b"GET /echo HTTP/1.1\r\nHost: x\r\n" + b"".join(

@@ -14,19 +14,6 @@ namespace archway::http::h1 {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool isHostChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' || c == '%' ||
-         c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' ||
-         c == '+' || c == ',' || c == ';' || c == '=';
-}
-
 void appendHeader(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
   out.append(": ");
@@ -35,21 +22,6 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
 }
 
 }  // namespace
-
-const llhttp_settings_t* ServerConnection::settings() {
-  static const llhttp_settings_t s = [] {
-    llhttp_settings_t x;
-    llhttp_settings_init(&x);
-    x.on_url = &ServerConnection::onUrl;
-    x.on_header_field = &ServerConnection::onHeaderField;
-    x.on_header_value = &ServerConnection::onHeaderValue;
-    x.on_headers_complete = &ServerConnection::onHeadersComplete;
-    x.on_body = &ServerConnection::onBody;
-    x.on_message_complete = &ServerConnection::onMessageComplete;
-    return x;
-  }();
-  return &s;
-}
 
 ServerConnection::ServerConnection(runtime::Worker& worker, asio::ip::tcp::socket socket,
                                    runtime::PortKey key)
@@ -79,8 +51,6 @@ ServerConnection::ServerConnection(runtime::Worker& worker,
   auto local = socket_.local_endpoint(ec);
   if (!ec) info_.localAddress = local.address().to_string();
   info_.localPort = key_.second;
-  llhttp_init(&parser_, HTTP_REQUEST, settings());
-  parser_.data = this;
 }
 
 ServerConnection::~ServerConnection() {
@@ -108,247 +78,22 @@ void ServerConnection::drain() {
 }
 
 void ServerConnection::resetRequest() {
-  request_.method.clear();
-  request_.path.clear();
-  request_.authority.clear();
-  request_.headers.clear();
-  request_.hasBody = false;
-  request_.upgrade.clear();
-  request_.scheme = info_.scheme;
-  url_.clear();
-  body_.clear();
-  bodyBytes_ = 0;
-  declaredLength_.reset();
+  parser_.reset(info_.scheme);
   bodyAborted_ = false;
-  headBytes_ = 0;
-  lastWasValue_ = false;
-  headersComplete_ = messageComplete_ = false;
-  expectContinue_ = continueSent_ = upgradeRequested_ = bodyTooLarge_ = false;
-  rejectStatus_ = 0;
-  keepAlive_ = true;
-  scanDone_ = false;
-  atLineStart_ = false;
-  lineLen_ = 1;
+  continueSent_ = false;
   headSent_ = headPending_ = chunked_ = responseComplete_ = false;
-}
-
-// --- llhttp callbacks --------------------------------------------------------------------
-
-int ServerConnection::onUrl(llhttp_t* p, const char* at, size_t len) {
-  auto* c = static_cast<ServerConnection*>(p->data);
-  c->headBytes_ += len;
-  if (c->headBytes_ > net::kMaxRequestHeaderBytes) {
-    c->rejectStatus_ = 431;
-    return -1;
-  }
-  c->url_.append(at, len);
-  return 0;
-}
-
-int ServerConnection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
-  auto* c = static_cast<ServerConnection*>(p->data);
-  c->headBytes_ += len;
-  auto& items = c->request_.headers.items();
-  if (c->lastWasValue_ || items.empty()) {
-    if (items.size() >= net::kMaxRequestHeaders) {
-      c->rejectStatus_ = 431;
-      return -1;
-    }
-    items.push_back(Header{});
-    c->lastWasValue_ = false;
-  }
-  if (c->headBytes_ > net::kMaxRequestHeaderBytes) {
-    c->rejectStatus_ = 431;
-    return -1;
-  }
-  std::string& name = items.back().name;
-  size_t old = name.size();
-  name.append(at, len);
-  for (size_t i = old; i < name.size(); ++i)
-    if (name[i] >= 'A' && name[i] <= 'Z') name[i] = static_cast<char>(name[i] + 32);
-  return 0;
-}
-
-int ServerConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
-  auto* c = static_cast<ServerConnection*>(p->data);
-  c->headBytes_ += len + 4;
-  if (c->headBytes_ > net::kMaxRequestHeaderBytes) {
-    c->rejectStatus_ = 431;
-    return -1;
-  }
-  auto& items = c->request_.headers.items();
-  if (items.empty()) return -1;
-  items.back().value.append(at, len);
-  c->lastWasValue_ = true;
-  return 0;
-}
-
-int ServerConnection::onHeadersComplete(llhttp_t* p) {
-  auto* c = static_cast<ServerConnection*>(p->data);
-  c->headersComplete_ = true;
-  int status = c->validateHead();
-  if (status != 0) {
-    c->rejectStatus_ = status;
-    return -1;
-  }
-  return 0;
-}
-
-int ServerConnection::onBody(llhttp_t* p, const char* at, size_t len) {
-  auto* c = static_cast<ServerConnection*>(p->data);
-  c->bodyBytes_ += len;
-  if (c->bodyBytes_ > net::requestBodyLimit) {
-    c->bodyTooLarge_ = true;
-    c->rejectStatus_ = 413;
-    return -1;
-  }
-  c->body_.append(at, len);
-  return 0;
-}
-
-int ServerConnection::onMessageComplete(llhttp_t* p) {
-  auto* c = static_cast<ServerConnection*>(p->data);
-  c->messageComplete_ = true;
-  c->keepAlive_ = llhttp_should_keep_alive(p) != 0;
-  return HPE_PAUSED;
-}
-
-// Framing and request-target rules beyond llhttp's strict mode (request smuggling
-// defences): one Host, a plain "chunked" Transfer-Encoding, origin-form targets (or
-// absolute-form agreeing with Host; "*" for OPTIONS), no CONNECT.
-int ServerConnection::validateHead() {
-  auto& r = request_;
-  r.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  r.versionMinor = parser_.http_minor;
-  if (parser_.http_major != 1) return 400;
-  if (parser_.method == HTTP_CONNECT) return 400;
-
-  std::string host;
-  int hosts = 0;
-  bool te = false;
-  std::string connectionTokens;
-  for (const auto& h : r.headers) {
-    if (h.name.empty()) return 400;
-    if (h.name == "host") {
-      ++hosts;
-      host = h.value;
-    } else if (h.name == "transfer-encoding") {
-      if (te || !iequals(trim(h.value), "chunked")) return 400;
-      te = true;
-    } else if (h.name == "connection") {
-      if (!connectionTokens.empty()) connectionTokens.push_back(',');
-      connectionTokens.append(h.value);
-    } else if (h.name == "expect") {
-      if (iequals(trim(h.value), "100-continue")) expectContinue_ = true;
-    } else if (h.name == "upgrade") {
-      r.upgrade = std::string(trim(h.value));
-    }
-  }
-  if (hosts > 1) return 400;
-  if (hosts == 0 && r.versionMinor >= 1) return 400;
-  for (char ch : host)
-    if (!isHostChar(ch)) return 400;
-
-  // Request target.
-  if (url_.empty()) return 400;
-  if (url_[0] == '/') {
-    r.path = url_;
-  } else if (url_ == "*") {
-    if (r.method != "OPTIONS") return 400;
-    r.path = "*";
-  } else {
-    std::string_view u = url_;
-    size_t sep = u.find("://");
-    if (sep == std::string_view::npos) return 400;
-    std::string scheme = toLower(u.substr(0, sep));
-    if (scheme != "http" && scheme != "https") return 400;
-    std::string_view rest = u.substr(sep + 3);
-    size_t slash = rest.find_first_of("/?");
-    std::string_view authority = rest.substr(0, slash);
-    if (authority.empty() || authority.find('@') != std::string_view::npos) return 400;
-    if (hosts == 1 && !iequals(authority, host)) return 400;
-    host.assign(authority);
-    r.path = slash == std::string_view::npos ? std::string("/") : std::string(rest.substr(slash));
-    if (r.path[0] == '?') r.path.insert(0, "/");
-  }
-  r.authority = std::move(host);
-  toLowerInPlace(r.authority);
-
-  // Connection-listed headers are hop-by-hop too.
-  std::vector<std::string> listed;
-  bool wantsUpgrade = false;
-  std::string_view tokens = connectionTokens;
-  while (!tokens.empty()) {
-    size_t comma = tokens.find(',');
-    std::string_view t = trim(tokens.substr(0, comma));
-    tokens = comma == std::string_view::npos ? std::string_view() : tokens.substr(comma + 1);
-    if (t.empty()) continue;
-    std::string lt = toLower(t);
-    if (lt == "upgrade") wantsUpgrade = true;
-    if (lt != "close" && lt != "keep-alive" && lt != "upgrade") listed.push_back(std::move(lt));
-  }
-  upgradeRequested_ = wantsUpgrade && !r.upgrade.empty() && r.versionMinor >= 1;
-  if (!upgradeRequested_) r.upgrade.clear();
-  auto& items = r.headers.items();
-  std::erase_if(items, [&](const Header& h) {
-    if (h.name == "host" || isHopByHop(h.name)) return true;
-    for (const auto& l : listed)
-      if (h.name == l) return true;
-    return false;
-  });
-  r.hasBody = (parser_.flags & F_CHUNKED) || (parser_.flags & F_CONTENT_LENGTH);
-  if (expectContinue_ && !r.hasBody) expectContinue_ = false;
-  // A declared length over the limit is refused before any of it is read (and before a
-  // 100 Continue would invite the client to send it).
-  if (parser_.flags & F_CONTENT_LENGTH) {
-    declaredLength_ = parser_.content_length;
-    if (parser_.content_length > net::requestBodyLimit) bodyTooLarge_ = true;
-  }
-  return 0;
 }
 
 // --- reading -----------------------------------------------------------------------------
 
-// llhttp (8.x, even strict) folds obs-fold continuation lines into the value; RFC 9112
-// lets a server reject them, and proxies must not forward them. Scans the head bytes not
-// yet parsed for a line that starts with SP/HTAB; stops at the empty line ending the head.
-bool ServerConnection::scanHead() {
-  const char* b = buf_.data();
-  for (size_t i = pos_; i < end_; ++i) {
-    char c = b[i];
-    if (c == '\n') {
-      if (lineLen_ == 0) {
-        scanDone_ = true;
-        return true;
-      }
-      lineLen_ = 0;
-      atLineStart_ = true;
-      continue;
-    }
-    if (atLineStart_ && (c == ' ' || c == '\t')) return false;
-    atLineStart_ = false;
-    if (c != '\r') ++lineLen_;
-  }
-  return true;
-}
-
 int ServerConnection::execute() {
   if (pos_ >= end_) return 0;
-  const char* start = buf_.data() + pos_;
-  llhttp_errno_t err = llhttp_execute(&parser_, start, end_ - pos_);
-  if (err == HPE_OK) {
-    pos_ = end_;
-    return 0;
-  }
-  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-    pos_ = static_cast<size_t>(llhttp_get_error_pos(&parser_) - buf_.data());
-    if (err == HPE_PAUSED) llhttp_resume(&parser_);
-    return 0;
-  }
-  if (rejectStatus_ != 0) return rejectStatus_;
-  spdlog::debug("bad request from {}: {} ({})", info_.remoteAddress, llhttp_errno_name(err),
-                llhttp_get_error_reason(&parser_));
-  return 400;
+  int reject = 0;
+  pos_ += parser_.feed(buf_.data() + pos_, end_ - pos_, &reject);
+  if (reject == 400)
+    spdlog::debug("bad request from {}: {} ({})", info_.remoteAddress, parser_.errorName(),
+                  parser_.errorReason());
+  return reject;
 }
 
 Awaitable<bool> ServerConnection::readSome() {
@@ -361,7 +106,6 @@ Awaitable<bool> ServerConnection::readSome() {
 
 Awaitable<ServerConnection::HeadResult> ServerConnection::readHead() {
   bool sawByte = false;
-  size_t fedBytes = 0;
   for (;;) {
     if (pos_ < end_) {
       if (!sawByte) {
@@ -369,24 +113,14 @@ Awaitable<ServerConnection::HeadResult> ServerConnection::readHead() {
         idle_ = false;
         setDeadline(net::kHeaderReadTimeout);
       }
-      size_t before = pos_;
-      if (!scanDone_ && !scanHead()) {
-        co_await sendError(400);
-        co_return HeadResult::kRejected;
-      }
       int status = execute();
       if (status != 0) {
         co_await sendError(status);
         co_return HeadResult::kRejected;
       }
-      if (headersComplete_) {
+      if (parser_.headersComplete()) {
         clearDeadline();
         co_return HeadResult::kOk;
-      }
-      fedBytes += pos_ - before;
-      if (fedBytes > net::kMaxRequestHeaderBytes) {
-        co_await sendError(431);
-        co_return HeadResult::kRejected;
       }
       continue;
     }
@@ -410,18 +144,18 @@ Awaitable<ServerConnection::HeadResult> ServerConnection::readHead() {
 
 Awaitable<BodyResult> ServerConnection::readBodySome(std::string& out, bool& end, bool wait) {
   end = false;
-  if (bodyTooLarge_) co_return BodyResult::kTooLarge;
+  if (parser_.bodyTooLarge()) co_return BodyResult::kTooLarge;
   if (bodyAborted_) co_return BodyResult::kError;
-  if (wait && !messageComplete_ && expectContinue_ && !continueSent_) {
+  if (wait && !parser_.messageComplete() && parser_.expectContinue() && !continueSent_) {
     continueSent_ = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::const_buffer b(kContinue.data(), kContinue.size());
     if (!co_await writeAll(std::span<const asio::const_buffer>(&b, 1)))
       co_return BodyResult::kError;
   }
-  // Parsing stops after the message (llhttp pauses), so body_ never holds more than
+  // Parsing stops after the message (llhttp pauses), so the parser's body never holds more than
   // the bytes of one read: the caller's pace is the client's.
-  while (body_.empty() && !messageComplete_) {
+  while (parser_.body().empty() && !parser_.messageComplete()) {
     if (pos_ < end_) {
       int status = execute();
       if (status == 413) co_return BodyResult::kTooLarge;
@@ -442,18 +176,19 @@ Awaitable<BodyResult> ServerConnection::readBodySome(std::string& out, bool& end
       co_return BodyResult::kError;
     }
   }
+  std::string& body = parser_.body();
   if (out.empty()) {
-    out.swap(body_);
+    out.swap(body);
   } else {
-    out.append(body_);
+    out.append(body);
   }
-  body_.clear();
-  end = messageComplete_;
+  body.clear();
+  end = parser_.messageComplete();
   co_return BodyResult::kOk;
 }
 
 void ServerConnection::abortBodyRead() {
-  if (bodyAborted_ || messageComplete_) return;
+  if (bodyAborted_ || parser_.messageComplete()) return;
   bodyAborted_ = true;
   closeAfter_ = true;  // the rest of the body will not be read: no keep-alive
   std::error_code ec;
@@ -486,11 +221,11 @@ Awaitable<bool> ServerConnection::sendHead(ResponseHead& head, bool endStream) {
   headSent_ = true;
   // The connection closes after this response if the request body was not consumed,
   // the client asked to, or we are draining.
-  bool closing = closeAfter_ || !keepAlive_ || draining_ || worker_.draining() ||
-                 !messageComplete_ || served_ + 1 >= net::kMaxRequestsPerConnection;
-  bool headRequest = request_.method == "HEAD";
+  bool closing = closeAfter_ || !parser_.keepAlive() || draining_ || worker_.draining() ||
+                 !parser_.messageComplete() || served_ + 1 >= net::kMaxRequestsPerConnection;
+  bool headRequest = parser_.request().method == "HEAD";
   wbuf_.clear();
-  wbuf_.append(request_.versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  wbuf_.append(parser_.request().versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
   char num[24];
   auto res = std::to_chars(num, num + sizeof(num), head.status);
   wbuf_.append(num, res.ptr);
@@ -509,7 +244,7 @@ Awaitable<bool> ServerConnection::sendHead(ResponseHead& head, bool endStream) {
       appendHeader(wbuf_, "content-length", std::string_view(num, res.ptr - num));
     } else if (endStream || headRequest) {
       if (!bodyless) appendHeader(wbuf_, "content-length", "0");
-    } else if (request_.versionMinor >= 1) {
+    } else if (parser_.request().versionMinor >= 1) {
       appendHeader(wbuf_, "transfer-encoding", "chunked");
       chunked_ = true;
     } else {
@@ -518,7 +253,7 @@ Awaitable<bool> ServerConnection::sendHead(ResponseHead& head, bool endStream) {
     if (closing) {
       appendHeader(wbuf_, "connection", "close");
       closeAfter_ = true;
-    } else if (request_.versionMinor == 0) {
+    } else if (parser_.request().versionMinor == 0) {
       appendHeader(wbuf_, "connection", "keep-alive");
     }
   }
@@ -626,8 +361,8 @@ Awaitable<void> ServerConnection::run() {
     if (!port_) closeAfter_ = true;  // listener removed: answer, then close
     co_await worker_.proxy().serve(*this, config_, port_);
     ++served_;
-    if (!responseComplete_ || closeAfter_ || !keepAlive_ || draining_ || worker_.draining() ||
-        !messageComplete_ || upgradeRequested_)
+    if (!responseComplete_ || closeAfter_ || !parser_.keepAlive() || draining_ ||
+        worker_.draining() || !parser_.messageComplete() || parser_.upgradeRequested())
       break;
   }
   // Lingering close: stop sending, then swallow what the client still sends for a moment

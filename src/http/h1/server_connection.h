@@ -1,5 +1,5 @@
 // HTTP/1.1 downstream codec: one coroutine per client connection. Parses requests with
-// llhttp in strict mode plus the framing rules llhttp leaves to us (see validateHead),
+// RequestParser (llhttp in strict mode plus the framing rules llhttp leaves to us),
 // serves them one at a time through the proxy (pipelined requests wait in the buffer and
 // are answered in order), keeps connections alive, answers Expect: 100-continue, and
 // relays raw bytes after a 101 (WebSocket).
@@ -13,10 +13,9 @@
 #include <string>
 #include <vector>
 
-#include <llhttp.h>
-
 #include <asio/ip/tcp.hpp>
 
+#include "http/h1/request_parser.h"
 #include "http/stream.h"
 #include "net/byte_stream.h"
 #include "runtime/timed.h"
@@ -38,15 +37,15 @@ class ServerConnection : public ServerStream,
   static Awaitable<void> serve(std::unique_ptr<ServerConnection> connection);
 
   // ServerStream
-  RequestHead& request() override { return request_; }
+  RequestHead& request() override { return parser_.request(); }
   const ConnectionInfo& connection() const override { return info_; }
   Awaitable<BodyResult> readBodySome(std::string& out, bool& end, bool wait) override;
-  std::optional<uint64_t> declaredBodyLength() const override { return declaredLength_; }
+  std::optional<uint64_t> declaredBodyLength() const override { return parser_.declaredLength(); }
   void abortBodyRead() override;
   Awaitable<bool> sendHead(ResponseHead& head, bool endStream) override;
   Awaitable<bool> sendBody(std::span<const asio::const_buffer> data, bool endStream) override;
   bool headSent() const override { return headSent_; }
-  bool upgradeRequested() const override { return upgradeRequested_; }
+  bool upgradeRequested() const override { return parser_.upgradeRequested(); }
   Awaitable<void> tunnel(asio::ip::tcp::socket& upstream,
                          std::string_view upstreamLeftover) override;
   void closeAfterResponse() override { closeAfter_ = true; }
@@ -68,47 +67,20 @@ class ServerConnection : public ServerStream,
   Awaitable<bool> readSome();
   Awaitable<void> sendError(int status);
   Awaitable<bool> writeAll(std::span<const asio::const_buffer> bufs);
-  int validateHead();
-  bool scanHead();  // false on obs-fold
   void resetRequest();
-
-  static int onUrl(llhttp_t* p, const char* at, size_t len);
-  static int onHeaderField(llhttp_t* p, const char* at, size_t len);
-  static int onHeaderValue(llhttp_t* p, const char* at, size_t len);
-  static int onHeadersComplete(llhttp_t* p);
-  static int onBody(llhttp_t* p, const char* at, size_t len);
-  static int onMessageComplete(llhttp_t* p);
-  static const llhttp_settings_t* settings();
 
   runtime::Worker& worker_;
   std::unique_ptr<net::ByteStream> transport_;
   net::ByteStream& socket_;
   runtime::PortKey key_;
   ConnectionInfo info_;
-  llhttp_t parser_;
+  RequestParser parser_;
   std::vector<char> buf_;
   size_t pos_ = 0, end_ = 0;
 
-  // Current request.
-  RequestHead request_;
-  std::string url_;
-  std::string body_;  // parsed body bytes not yet taken by readBodySome (<= one read buffer)
-  uint64_t bodyBytes_ = 0;
-  std::optional<uint64_t> declaredLength_;
+  // Current request (the rest of its state is in parser_).
   bool bodyAborted_ = false;
-  size_t headBytes_ = 0;
-  bool lastWasValue_ = false;
-  bool headersComplete_ = false;
-  bool messageComplete_ = false;
-  bool expectContinue_ = false;
   bool continueSent_ = false;
-  bool upgradeRequested_ = false;
-  bool bodyTooLarge_ = false;
-  int rejectStatus_ = 0;  // set by callbacks
-  bool keepAlive_ = true;
-  bool scanDone_ = false;
-  bool atLineStart_ = false;
-  size_t lineLen_ = 1;
 
   // Current response.
   bool headSent_ = false;
