@@ -117,11 +117,9 @@ bool acceptedTrue(const api::Json& conditions) {
 // accepted them (Accepted stays True at the served generation); other kinds, and parents
 // that did not accept the route, get the implementation-specific kRejectedChangeCondition.
 void reportRejectedChanges(Context& ctx) {
-  for (const auto& kv : ctx.store.all()) {
-    // Not a structured binding: clang 14 (the fuzz preset) cannot capture those in lambdas.
-    const api::Object& o = kv.second;
+  for (const auto& [key, o] : ctx.store.all()) {
     if (!o.rejectedChange) continue;
-    auto st = ctx.result.statuses.find(kv.first);
+    auto st = ctx.result.statuses.find(key);
     if (st == ctx.result.statuses.end()) continue;  // a kind without status (Service, ...)
     std::string msg = rejectedMessage(o, *o.rejectedChange);
     const int64_t generation = o.generation;  // clang 14 cannot capture structured bindings
