@@ -4,6 +4,7 @@
 #include "convert/convert.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <set>
@@ -592,14 +593,19 @@ class Converter {
     if (mode == HttpMode::kRedirect && pol.redirectNeedsTls && g.secrets.empty())
       mode = HttpMode::kServe;
     if (mode == HttpMode::kDrop) return out;
-    Json matches = expandMatches(e, nullptr);
-    if (matches.size() > kMaxMatchesPerRule) {
+    // Counted before expanding: the product can be far too large to build.
+    size_t count = std::max<size_t>(1, pol.methods.size());
+    if (__builtin_mul_overflow(count, std::max<size_t>(1, headerCombinationCount(pol.headers)),
+                               &count))
+      count = SIZE_MAX;
+    if (count > kMaxMatchesPerRule) {
       ctx_.report(*e.ingress, e.field, Outcome::kUnconvertible,
-                  std::to_string(matches.size()) +
+                  std::to_string(count) +
                       " matches (methods × header values) exceed "
                       "Gateway API's 64 per rule; the path is not converted");
       return out;
     }
+    Json matches = expandMatches(e, nullptr);
     Json rule = Json::object();
     if (!matches.empty()) rule["matches"] = matches;
     if (mode == HttpMode::kRedirect) {

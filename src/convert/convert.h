@@ -3,6 +3,7 @@
 // could not be converted. Pure: objects in, objects and report out.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,10 @@ std::string renderReport(const std::vector<ReportEntry>& report);
 
 // Exposed for tests.
 std::string nameFromHost(const std::string& host);
+// How many combinations headerCombinations() makes (saturating at SIZE_MAX), without
+// making them: a few headers with a few values each multiply into millions.
+size_t headerCombinationCount(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& headers);
 // Every combination of one value per header (names ANDed, values ORed), each exactly once.
 std::vector<std::vector<std::pair<std::string, std::string>>> headerCombinations(
     const std::vector<std::pair<std::string, std::vector<std::string>>>& headers);

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 
 #include "convert/model.h"
 
@@ -132,6 +133,20 @@ std::string nameFromHost(const std::string& host) {
   while (!out.empty() && out.back() == '-') out.pop_back();
   if (out.empty()) return "all-hosts";
   return prefix + out;
+}
+
+size_t headerCombinationCount(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& headers) {
+  size_t count = 0;
+  for (const auto& [name, values] : headers) {
+    std::vector<std::string> uniq;
+    for (const auto& v : values)
+      if (!v.empty() && std::find(uniq.begin(), uniq.end(), v) == uniq.end()) uniq.push_back(v);
+    if (name.empty() || uniq.empty()) continue;
+    if (count == 0) count = 1;
+    if (__builtin_mul_overflow(count, uniq.size(), &count)) return SIZE_MAX;
+  }
+  return count;
 }
 
 std::vector<std::vector<std::pair<std::string, std::string>>> headerCombinations(

@@ -183,8 +183,16 @@ inline constexpr size_t kMaxUdpDatagramBytes = 65507;
 inline constexpr milliseconds kGracefulStopTimeout = seconds(10);
 // Granularity of the per-worker timeout sweep (connection deadlines).
 inline constexpr milliseconds kTimeoutSweepInterval = milliseconds(100);
-// Coalescing delay for file-system change bursts before re-translating.
+// Coalescing delay for file-system change bursts before re-translating, while a manifest is
+// being written (modified and not yet closed).
 inline constexpr milliseconds kFileWatchDebounce = milliseconds(100);
+// The same once every written manifest was closed or renamed into place (an atomic save, a
+// `cp`, an editor's write): only long enough to gather the rest of one burst of events.
+inline constexpr milliseconds kFileWatchSettle = milliseconds(3);
+// A file whose mtime is this close to the moment it was read may be written again within the
+// file system's timestamp granularity without its (mtime, size) changing: such a file is
+// read again (and compared) on the next reload instead of being trusted (git's "racy" rule).
+inline constexpr milliseconds kFileWatchRacyWindow = seconds(2);
 // A stream of changes that never pauses (a log written into a watched directory, a tool
 // rewriting a file in a loop) still reloads at least this often.
 inline constexpr milliseconds kFileWatchMaxDelay = seconds(1);

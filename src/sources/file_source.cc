@@ -1,14 +1,19 @@
 #include "sources/file_source.h"
 
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -105,11 +110,21 @@ void FileSource::readEvents() {
         relevant = true;
       } else if (ev->mask & IN_Q_OVERFLOW) {
         relevant = true;  // events were lost: re-read everything
-      } else if (!relevant) {
-        relevant = this->relevant(ev->wd, ev->len ? ev->name : "", ev->mask);
+      } else {
+        const char* name = ev->len ? ev->name : "";
+        if (!this->relevant(ev->wd, name, ev->mask)) continue;
+        relevant = true;
+        // A manifest modified and not yet closed is still being written: wait longer.
+        if (*name != '\0' && !(ev->mask & IN_ISDIR)) {
+          auto key = std::make_pair(ev->wd, std::string(name));
+          if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM))
+            writing_.erase(key);
+          else if (ev->mask & (IN_MODIFY | IN_CREATE))
+            writing_.insert(std::move(key));
+        }
       }
     }
-    if (relevant) scheduleReload();
+    if (relevant) scheduleReload(writing_.empty());
     readEvents();
   });
 }
@@ -131,16 +146,18 @@ bool FileSource::relevant(int wd, const char* name, uint32_t mask) const {
   return false;
 }
 
-void FileSource::scheduleReload() {
+void FileSource::scheduleReload(bool settled) {
   auto now = std::chrono::steady_clock::now();
   if (!pendingSince_) pendingSince_ = now;
   // Debounce, but never push a pending reload past kFileWatchMaxDelay from its first event.
-  auto due = std::min(now + net::kFileWatchDebounce, *pendingSince_ + net::kFileWatchMaxDelay);
+  auto delay = settled ? net::kFileWatchSettle : net::kFileWatchDebounce;
+  auto due = std::min(now + delay, *pendingSince_ + net::kFileWatchMaxDelay);
   debounce_.expires_at(due);
   debounce_.async_wait([this](std::error_code ec) {
     if (ec) return;
     pendingSince_.reset();
-    addWatches();  // new subdirectories, re-created directories
+    writing_.clear();  // a writer that never closes (or a hard link) must not slow us forever
+    addWatches();      // new subdirectories, re-created directories
     reload();
   });
 }
@@ -183,102 +200,353 @@ void logRejected(const api::Object& rejected, const api::Object& served) {
 
 }  // namespace
 
+namespace {
+
+// One document of a multi-document stream, as text.
+struct Segment {
+  std::string_view text;
+  int firstLine = 0;  // 0-based line of its first line in the file
+};
+
+// Splits a YAML stream at its document markers ("---" at the start of a line, which YAML
+// forbids inside any scalar or flow collection), so each document can be decoded (and
+// cached) on its own. Nullopt when the stream uses directives or "..." end markers: the
+// file is then decoded whole.
+std::optional<std::vector<Segment>> splitDocuments(std::string_view text) {
+  std::vector<Segment> out;
+  size_t start = 0, pos = 0;
+  int line = 0, startLine = 0;
+  auto marker = [&](std::string_view m) {
+    if (text.compare(pos, m.size(), m) != 0) return false;
+    size_t after = pos + m.size();
+    return after == text.size() || text[after] == ' ' || text[after] == '\t' ||
+           text[after] == '\r' || text[after] == '\n';
+  };
+  while (pos < text.size()) {
+    if (text[pos] == '%' || marker("...")) return std::nullopt;
+    if (marker("---") && pos > start) {
+      out.push_back({text.substr(start, pos - start), startLine});
+      start = pos;
+      startLine = line;
+    }
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+    ++line;
+  }
+  if (start < text.size()) out.push_back({text.substr(start), startLine});
+  return out;
+}
+
+// The same object `delta` lines further down its file.
+std::shared_ptr<const api::Object> shifted(const api::Object& o, int delta) {
+  auto c = std::make_shared<api::Object>(o);
+  if (c->location.line > 0) c->location.line += delta;
+  if (c->lines) {
+    auto lines = std::make_shared<api::FieldLines>(*c->lines);
+    for (auto& [path, line] : *lines) line += delta;
+    c->lines = std::move(lines);
+  }
+  return c;
+}
+
+void shiftDiagnostics(std::vector<api::Diagnostic>& diagnostics, int delta) {
+  for (auto& d : diagnostics)
+    if (d.location.line > 0) d.location.line += delta;
+}
+
+// Metadata equal but for the fields the store maintains itself.
+bool sameMetadata(const api::Json& a, const api::Json& b) {
+  auto own = [](const std::string& k) { return k == "generation" || k == "creationTimestamp"; };
+  size_t na = 0, nb = 0;
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (own(it.key())) continue;
+    ++na;
+    auto jt = b.find(it.key());
+    if (jt == b.end() || *jt != *it) return false;
+  }
+  for (auto it = b.begin(); it != b.end(); ++it)
+    if (!own(it.key())) ++nb;
+  return na == nb;
+}
+
+// Bodies equal but for metadata.generation and metadata.creationTimestamp (no copies).
+bool sameBody(const api::Json& a, const api::Json& b) {
+  if (!a.is_object() || !b.is_object() || a.size() != b.size()) return a == b;
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    auto jt = b.find(it.key());
+    if (jt == b.end()) return false;
+    if (it.key() == "metadata" && it->is_object() && jt->is_object()) {
+      if (!sameMetadata(*it, *jt)) return false;
+    } else if (*it != *jt) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int64_t wallClockNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+namespace {
+
+// Decodes and validates one document; a parsing library's exception becomes an input error.
+api::LoadResult decodeDocument(std::string_view text, const std::string& file) {
+  try {
+    api::LoadResult r = api::decodeText(text, file);
+    if (!r.inputError) api::validateAll(r);
+    return r;
+  } catch (const std::exception& e) {
+    api::LoadResult r;
+    r.inputError = true;
+    r.diagnostics.push_back(
+        {api::Diagnostic::Severity::kError, {file, 0}, std::string("cannot decode: ") + e.what()});
+    return r;
+  }
+}
+
+// Below this many documents to decode, threads cost more than they save.
+constexpr size_t kParallelDecodeMin = 64;
+constexpr unsigned kMaxDecodeThreads = 4;
+
+void decodeDocuments(const std::vector<Segment>& segments, const std::vector<size_t>& which,
+                     const std::string& file, std::vector<api::LoadResult>* out) {
+  unsigned threads = std::min(kMaxDecodeThreads, std::thread::hardware_concurrency());
+  if (which.size() < kParallelDecodeMin || threads < 2) {
+    for (size_t i : which) (*out)[i] = decodeDocument(segments[i].text, file);
+    return;
+  }
+  // Decoding and validation only read shared state (schemas, compiled patterns).
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k; (k = next.fetch_add(1)) < which.size();)
+      (*out)[which[k]] = decodeDocument(segments[which[k]].text, file);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace
+
+bool FileSource::decodeFile(const std::string& file, FileState& state,
+                            std::vector<ObjectPtr>* objects,
+                            std::vector<api::Diagnostic>* diagnostics) {
+  auto whole = [&] {
+    objects->clear();
+    diagnostics->clear();
+    // Schema/CEL checks and defaults, as an API server would apply.
+    api::LoadResult r = decodeDocument(state.text, file);
+    ++counters_.documentsDecoded;
+    if (!r.inputError)
+      for (auto& o : r.objects) objects->push_back(std::make_shared<api::Object>(std::move(o)));
+    *diagnostics = std::move(r.diagnostics);
+    state.documents.clear();
+    return !r.inputError;
+  };
+  auto segments = splitDocuments(state.text);
+  if (!segments) return whole();
+  // Documents not in the cache (each text once), decoded up front: in parallel when there
+  // are many (the first load of a big file).
+  std::vector<size_t> misses;
+  {
+    std::unordered_set<std::string_view> seen;
+    for (size_t i = 0; i < segments->size(); ++i) {
+      std::string_view text = (*segments)[i].text;
+      if (seen.insert(text).second && !state.documents.count(std::string(text)))
+        misses.push_back(i);
+    }
+  }
+  std::vector<api::LoadResult> decoded(segments->size());
+  decodeDocuments(*segments, misses, file, &decoded);
+  counters_.documentsDecoded += misses.size();
+  std::unordered_map<std::string, CachedDocument> next;
+  for (size_t i = 0; i < segments->size(); ++i) {
+    const Segment& seg = (*segments)[i];
+    std::string key(seg.text);
+    const CachedDocument* cached = nullptr;
+    if (auto it = next.find(key); it != next.end()) {
+      cached = &it->second;  // the same text twice in one file
+    } else if (auto old = state.documents.find(key); old != state.documents.end()) {
+      cached = &old->second;
+    }
+    CachedDocument doc;
+    if (cached) {
+      int delta = seg.firstLine - cached->firstLine;
+      doc.firstLine = seg.firstLine;
+      doc.diagnostics = cached->diagnostics;
+      if (delta == 0) {
+        doc.objects = cached->objects;
+      } else {
+        for (const auto& o : cached->objects) doc.objects.push_back(shifted(*o, delta));
+        shiftDiagnostics(doc.diagnostics, delta);
+      }
+    } else {
+      api::LoadResult& r = decoded[i];
+      // Errors are reported as for the whole file (same messages and lines).
+      if (r.inputError) return whole();
+      doc.firstLine = seg.firstLine;
+      for (auto& o : r.objects) {
+        if (o.location.line > 0) o.location.line += seg.firstLine;
+        if (o.lines && seg.firstLine != 0) {
+          auto lines = std::make_shared<api::FieldLines>(*o.lines);
+          for (auto& [path, line] : *lines) line += seg.firstLine;
+          o.lines = std::move(lines);
+        }
+        doc.objects.push_back(std::make_shared<api::Object>(std::move(o)));
+      }
+      doc.diagnostics = std::move(r.diagnostics);
+      shiftDiagnostics(doc.diagnostics, seg.firstLine);
+    }
+    objects->insert(objects->end(), doc.objects.begin(), doc.objects.end());
+    diagnostics->insert(diagnostics->end(), doc.diagnostics.begin(), doc.diagnostics.end());
+    next.try_emplace(std::move(key), std::move(doc));
+  }
+  state.documents = std::move(next);
+  return true;
+}
+
+bool FileSource::refreshFile(const std::string& file, FileState& state, std::vector<ObjectPtr>* old,
+                             int64_t nowNs) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    // Vanished between listing and reading (rename in progress): keep the last good state.
+    spdlog::warn("{}: {}", file, std::strerror(errno));
+    return false;
+  }
+  FileId id{st.st_dev, st.st_ino,
+            static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+            static_cast<int64_t>(st.st_size)};
+  if (id == state.id && !state.racy) return false;
+  std::string text, error;
+  if (!readFile(file, &text, &error)) {
+    spdlog::warn("{}: {}", file, error);
+    return false;
+  }
+  ++counters_.filesRead;
+  bool seen = state.id.size >= 0;
+  state.id = id;
+  state.racy = id.mtimeNs >= nowNs - std::chrono::nanoseconds(net::kFileWatchRacyWindow).count();
+  if (seen && text == state.text) return false;  // touched, or rewritten identically
+  state.text = std::move(text);
+  std::vector<ObjectPtr> objects;
+  std::vector<api::Diagnostic> diagnostics;
+  if (!decodeFile(file, state, &objects, &diagnostics)) {
+    std::string msg;
+    for (const auto& d : diagnostics) {
+      if (!msg.empty()) msg += "; ";
+      msg += d.format();
+    }
+    if (state.lastError != msg) {
+      spdlog::error("{} (keeping the last good version of {} serving)", msg, file);
+      state.lastError = msg;
+    }
+    return false;
+  }
+  // Diagnostics once per version of the file, not on every reload of other files.
+  for (const auto& d : diagnostics) spdlog::warn("{}", d.format());
+  state.lastError.clear();
+  *old = std::move(state.objects);
+  state.objects = std::move(objects);
+  return true;
+}
+
+bool FileSource::applyKey(const api::ObjectKey& key, const std::string& now) {
+  ObjectPtr src;
+  if (auto it = byKey_.find(key); it != byKey_.end() && !it->second.empty())
+    src = it->second.rbegin()->second;  // later files win duplicates
+  auto applied = applied_.find(key);
+  if (!src) {
+    if (applied != applied_.end()) applied_.erase(applied);
+    return store_.erase(key);
+  }
+  if (applied != applied_.end() && applied->second == src) return false;
+  applied_[key] = src;
+  ++counters_.objectsCompared;
+  const api::Object* prev = store_.find(key.kind, key.ns, key.name);
+  if (prev && !src->validationErrors.empty() && prev->validationErrors.empty()) {
+    // An API server would have rejected this update: keep serving the last valid version
+    // (same generation) and say why in the log and, through the translator, in status.
+    api::RejectedChange rc{src->location, 0, src->validationErrors};
+    if (prev->rejectedChange == rc) return false;
+    logRejected(*src, *prev);
+    api::Object kept = *prev;
+    kept.rejectedChange = std::move(rc);
+    store_.put(std::move(kept));
+    return true;
+  }
+  if (prev) {
+    // Compare with what the file said last time (our own metadata edits excluded).
+    if (sameBody(prev->body, src->body) && prev->location.file == src->location.file &&
+        !prev->rejectedChange)
+      return false;
+  }
+  api::Object o = *src;
+  if (prev) {
+    bool specChanged = prev->spec() != o.spec();
+    if (prev->rejectedChange)
+      spdlog::info("{}: {}: valid again; the rejected change is no longer reported",
+                   o.location.format(), o.displayName());
+    o.generation = prev->generation + (specChanged ? 1 : 0);
+    if (o.creationTimestamp.empty()) o.creationTimestamp = prev->creationTimestamp;
+  } else if (o.creationTimestamp.empty()) {
+    o.creationTimestamp = now;
+  }
+  o.body["metadata"]["generation"] = o.generation;
+  o.body["metadata"]["creationTimestamp"] = o.creationTimestamp;
+  store_.put(std::move(o));
+  return true;
+}
+
 bool FileSource::reload() {
   std::vector<api::Diagnostic> diags;
   bool inputError = false;
   std::vector<std::string> files = api::expandPaths(paths_, &diags, &inputError);
   for (const auto& d : diags) spdlog::warn("{}", d.format());
   std::set<std::string> present(files.begin(), files.end());
-  for (auto it = lastGood_.begin(); it != lastGood_.end();) {
-    it = present.count(it->first) ? std::next(it) : lastGood_.erase(it);
+  std::set<api::ObjectKey> affected;
+  auto unindex = [&](const std::string& file, const std::vector<ObjectPtr>& objects) {
+    for (const auto& o : objects) {
+      api::ObjectKey key = api::keyOf(*o);
+      if (auto it = byKey_.find(key); it != byKey_.end()) {
+        it->second.erase(file);
+        if (it->second.empty()) byKey_.erase(it);
+      }
+      affected.insert(std::move(key));
+    }
+  };
+  for (auto it = files_.begin(); it != files_.end();) {
+    if (present.count(it->first)) {
+      ++it;
+      continue;
+    }
+    unindex(it->first, it->second.objects);
+    it = files_.erase(it);
   }
-  for (auto it = lastText_.begin(); it != lastText_.end();)
-    it = present.count(it->first) ? std::next(it) : lastText_.erase(it);
+  int64_t nowNs = wallClockNs();
   for (const auto& file : files) {
-    std::string text, error;
-    if (!readFile(file, &text, &error)) {
-      // Vanished between listing and reading (rename in progress): keep the last good state.
-      spdlog::warn("{}: {}", file, error);
-      continue;
+    FileState& state = files_[file];
+    std::vector<ObjectPtr> old;
+    if (!refreshFile(file, state, &old, nowNs)) continue;
+    unindex(file, old);
+    for (const auto& o : state.objects) {
+      api::ObjectKey key = api::keyOf(*o);
+      byKey_[key][file] = o;  // a later document of the file wins
+      affected.insert(std::move(key));
     }
-    api::LoadResult r = api::decodeText(text, file);
-    if (r.inputError) {
-      std::string msg;
-      for (const auto& d : r.diagnostics) {
-        if (!msg.empty()) msg += "; ";
-        msg += d.format();
-      }
-      if (lastError_[file] != msg) {
-        spdlog::error("{} (keeping the last good version of {} serving)", msg, file);
-        lastError_[file] = msg;
-      }
-      continue;
-    }
-    api::validateAll(r);  // schema/CEL checks and defaults, as an API server would apply
-    // Diagnostics once per version of the file, not on every reload of other files.
-    size_t textHash = std::hash<std::string>{}(text);
-    if (lastError_[file] != "ok" || lastText_[file] != textHash) {
-      for (const auto& d : r.diagnostics) spdlog::warn("{}", d.format());
-    }
-    lastError_[file] = "ok";
-    lastText_[file] = textHash;
-    lastGood_[file] = std::move(r.objects);
   }
 
-  // Merge into the store with cluster-like generation and creation bookkeeping.
-  std::map<api::ObjectKey, const api::Object*> next;
-  for (const auto& [file, objects] : lastGood_)
-    for (const auto& o : objects) next[api::keyOf(o)] = &o;  // later files win duplicates
+  // Apply what changed to the store with cluster-like generation and creation bookkeeping.
   bool changed = firstLoad_;
   firstLoad_ = false;
-  std::vector<api::ObjectKey> gone;
-  for (const auto& [key, o] : store_.all())
-    if (!next.count(key)) gone.push_back(key);
-  for (const auto& key : gone) {
-    store_.erase(key);
-    changed = true;
-  }
   std::string now = nowRfc3339();
-  for (const auto& [key, src] : next) {
-    const api::Object* prev = store_.find(key.kind, key.ns, key.name);
-    if (prev && !src->validationErrors.empty() && prev->validationErrors.empty()) {
-      // An API server would have rejected this update: keep serving the last valid version
-      // (same generation) and say why in the log and, through the translator, in status.
-      api::RejectedChange rc{src->location, 0, src->validationErrors};
-      if (prev->rejectedChange == rc) continue;
-      logRejected(*src, *prev);
-      api::Object kept = *prev;
-      kept.rejectedChange = std::move(rc);
-      store_.put(std::move(kept));
-      changed = true;
-      continue;
-    }
-    api::Object o = *src;
-    if (prev) {
-      // Compare with what the file said last time (our own metadata edits excluded).
-      bool specChanged = prev->spec() != o.spec();
-      api::Json prevBody = prev->body, newBody = o.body;
-      for (auto* b : {&prevBody, &newBody}) {
-        if (b->contains("metadata")) {
-          (*b)["metadata"].erase("generation");
-          (*b)["metadata"].erase("creationTimestamp");
-        }
-      }
-      if (prevBody == newBody && prev->location.file == o.location.file && !prev->rejectedChange)
-        continue;
-      if (prev->rejectedChange)
-        spdlog::info("{}: {}: valid again; the rejected change is no longer reported",
-                     o.location.format(), o.displayName());
-      o.generation = prev->generation + (specChanged ? 1 : 0);
-      if (o.creationTimestamp.empty()) o.creationTimestamp = prev->creationTimestamp;
-    } else if (o.creationTimestamp.empty()) {
-      o.creationTimestamp = now;
-    }
-    o.body["metadata"]["generation"] = o.generation;
-    o.body["metadata"]["creationTimestamp"] = o.creationTimestamp;
-    store_.put(std::move(o));
-    changed = true;
-  }
+  for (const auto& key : affected) changed = applyKey(key, now) || changed;
   if (changed) onChange_(store_);
   return changed;
 }

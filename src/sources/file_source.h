@@ -4,8 +4,14 @@
 // and grows when an object's spec changes; metadata.creationTimestamp is assigned at first
 // sight and kept; an object whose file (or document) disappears is gone. Rename-replace,
 // create, write and delete of manifests count as changes (other files in a watched directory,
-// such as an access log, do not); bursts are coalesced (kFileWatchDebounce, at most
+// such as an access log, do not); bursts are coalesced (kFileWatchSettle once every written
+// manifest is closed, kFileWatchDebounce while one is still being written, at most
 // kFileWatchMaxDelay).
+// A reload reads only the files whose (device, inode, mtime, size) changed (or that were
+// written too recently to trust their mtime), and decodes and validates only the documents
+// of a file whose text changed: the others keep their decoded objects. Only objects whose
+// source changed are compared with the store, so one edit costs what it changes, not what
+// is loaded.
 // A file that stops parsing keeps its last good objects serving and the error is logged
 // with file:line. An object whose new version fails validation keeps its last valid version
 // serving, as an API server would have rejected the update: the errors are logged and the
@@ -14,11 +20,16 @@
 // removing an object from its file removes it, whatever its state.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -43,11 +54,56 @@ class FileSource {
   bool reload();
   const api::Store& store() const { return store_; }
 
+  // Work done by reloads so far (tests check that unchanged files are not read again).
+  struct Counters {
+    uint64_t filesRead = 0;         // files whose text was read
+    uint64_t documentsDecoded = 0;  // documents parsed and validated (cache misses)
+    uint64_t objectsCompared = 0;   // objects whose source changed, compared with the store
+  };
+  const Counters& counters() const { return counters_; }
+
  private:
+  // What identifies a version of a file without reading it.
+  struct FileId {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    int64_t mtimeNs = 0;
+    int64_t size = -1;
+    bool operator==(const FileId&) const = default;
+  };
+  using ObjectPtr = std::shared_ptr<const api::Object>;
+  // One document of a file, decoded and validated; keyed by its text.
+  struct CachedDocument {
+    int firstLine = 0;  // 0-based line of the document's first line in the file
+    std::vector<ObjectPtr> objects;
+    std::vector<api::Diagnostic> diagnostics;
+  };
+  struct FileState {
+    FileId id;
+    bool racy = true;      // mtime too recent to trust: read again next time
+    std::string text;      // last text read (decoded or not)
+    bool decoded = false;  // text decoded without input error
+    // Last objects that parsed (and were validated), in file order.
+    std::vector<ObjectPtr> objects;
+    std::string lastError;  // input error message already logged; "" when none
+    std::unordered_map<std::string, CachedDocument> documents;
+  };
+
+  // Reads `file` if it changed; true when its objects changed (fills `old` with the previous
+  // ones). `now` is the wall-clock time of the reload start (racy rule).
+  bool refreshFile(const std::string& file, FileState& state, std::vector<ObjectPtr>* old,
+                   int64_t nowNs);
+  // Decodes and validates a file's text, reusing cached documents; false on an input error
+  // (diagnostics logged by the caller).
+  bool decodeFile(const std::string& file, FileState& state, std::vector<ObjectPtr>* objects,
+                  std::vector<api::Diagnostic>* diagnostics);
+  // Applies the current winner of `key` (later files win duplicates) to the store.
+  bool applyKey(const api::ObjectKey& key, const std::string& now);
+
   void addWatches();
   void watchDir(const std::string& dir);
   void readEvents();
-  void scheduleReload();
+  void scheduleReload(bool settled);
   // True when an event on `name` (in a watched directory) can change what we load.
   bool relevant(int wd, const char* name, uint32_t mask) const;
 
@@ -55,10 +111,14 @@ class FileSource {
   std::vector<std::string> paths_;
   std::function<void(const api::Store&)> onChange_;
   api::Store store_;
-  // Last objects that parsed, per file.
-  std::map<std::string, std::vector<api::Object>> lastGood_;
-  std::map<std::string, std::string> lastError_;  // file -> message already logged
-  std::map<std::string, size_t> lastText_;        // file -> hash of the text last decoded
+  std::map<std::string, FileState> files_;
+  // Objects of every file by identity: key -> file -> the file's (last) object of that key.
+  std::map<api::ObjectKey, std::map<std::string, ObjectPtr>> byKey_;
+  // The source object last applied to the store for each key.
+  std::map<api::ObjectKey, ObjectPtr> applied_;
+  Counters counters_;
+  // Manifests modified and not yet closed since the last reload (wd, name).
+  std::set<std::pair<int, std::string>> writing_;
   int inotifyFd_ = -1;
   std::unique_ptr<asio::posix::stream_descriptor> stream_;
   asio::steady_timer debounce_;

@@ -14,6 +14,7 @@
 #include "net/limits.h"
 #include "sources/file_source.h"
 #include "sources/kube_client.h"
+#include "sources/kube_decode.h"
 
 namespace archway::sources {
 
@@ -390,23 +391,15 @@ bool KubeSource::listKind(size_t index, KubeClient& client, std::string* resourc
       *error = fmt::format("GET {}: {}", path, r.describe());
       return false;
     }
-    api::Json page;
-    try {
-      page = api::Json::parse(r.body);
-    } catch (const std::exception& e) {
-      *error = fmt::format("GET {}: invalid JSON: {}", path, e.what());
+    KubeListPage page;
+    std::string why;
+    if (!parseKubeListPage(r.body, &page, &why)) {
+      *error = fmt::format("GET {}: {}", path, why);
       return false;
     }
-    if (!page.is_object() || !page.contains("items") ||
-        !(page["items"].is_array() || page["items"].is_null())) {
-      *error = fmt::format("GET {}: not a list", path);
-      return false;
-    }
-    const api::Json& md = page.contains("metadata") ? page["metadata"] : api::Json();
-    *resourceVersion = str(md, "resourceVersion");
-    cont = str(md, "continue");
-    if (page["items"].is_array())
-      for (auto& item : page["items"]) items.push_back(std::move(item));
+    *resourceVersion = std::move(page.resourceVersion);
+    cont = std::move(page.continueToken);
+    for (auto& item : page.items) items.push_back(std::move(item));
     if (items.size() > kKubeMaxObjectsPerKind) {
       *error = fmt::format("more than {} {} objects", kKubeMaxObjectsPerKind, kind.kind);
       return false;
@@ -429,36 +422,24 @@ bool KubeSource::watchKind(size_t index, KubeClient& client, std::string* resour
   bool expired = false;
   auto alive = alive_;
   auto onLine = [&](std::string_view line) {
-    api::Json ev;
-    try {
-      ev = api::Json::parse(line);
-    } catch (const std::exception& e) {
-      *error = fmt::format("invalid watch event: {}", e.what());
+    KubeWatchEvent ev = parseKubeWatchEvent(line);
+    if (ev.kind == KubeWatchEvent::Kind::kExpired) {
+      expired = true;
       return false;
     }
-    std::string type = str(ev, "type");
-    if (!ev.is_object() || !ev.contains("object") || !ev["object"].is_object()) {
-      *error = "watch event without an object";
+    if (ev.kind == KubeWatchEvent::Kind::kError && ev.type.empty()) {
+      *error = std::move(ev.error);
       return false;
     }
-    api::Json& object = ev["object"];
-    if (type == "ERROR") {
-      if (object.value("code", 0) == 410) {
-        expired = true;
-      } else {
-        *error = fmt::format("watch error: {}", str(object, "message"));
-      }
-      return false;
-    }
-    const api::Json& md = object.contains("metadata") ? object["metadata"] : api::Json();
-    std::string rv = str(md, "resourceVersion");
-    if (!rv.empty()) *resourceVersion = rv;
+    if (!ev.resourceVersion.empty()) *resourceVersion = ev.resourceVersion;
     *progressed = true;
-    if (type == "BOOKMARK") return true;
-    if (type != "ADDED" && type != "MODIFIED" && type != "DELETED") {
-      *error = fmt::format("unknown watch event type \"{}\"", type);
+    if (ev.kind == KubeWatchEvent::Kind::kError) {  // an unknown event type
+      *error = std::move(ev.error);
       return false;
     }
+    if (ev.kind == KubeWatchEvent::Kind::kBookmark) return true;
+    std::string type = std::move(ev.type);
+    api::Json object = std::move(ev.object);
     asio::post(io_, [this, alive, index, type, object = std::move(object)]() mutable {
       if (*alive) applyEvent(index, type, std::move(object));
     });
@@ -480,39 +461,15 @@ bool KubeSource::watchKind(size_t index, KubeClient& client, std::string* resour
 // --- control thread -----------------------------------------------------------------------
 
 bool KubeSource::toObject(size_t index, api::Json body, api::Object* out) {
-  const KubeKind& kind = kubeKinds()[index];
-  // List items carry no apiVersion/kind; watch events may use another served version.
-  body["apiVersion"] = kind.apiVersion();
-  body["kind"] = kind.kind;
-  if (body.contains("metadata") && body["metadata"].is_object())
-    body["metadata"].erase("managedFields");
-  api::Json text = std::move(body);
-  api::LoadResult r;
-  api::Object o;
-  o.apiVersion = kind.apiVersion();
-  o.kind = kind.kind;
-  const api::Json& md = text.contains("metadata") && text["metadata"].is_object()
-                            ? text["metadata"]
-                            : api::Json::object();
-  o.name = str(md, "name");
-  o.ns = str(md, "namespace");
-  o.creationTimestamp = str(md, "creationTimestamp");
-  if (auto it = md.find("generation"); it != md.end() && it->is_number_integer())
-    o.generation = std::max<int64_t>(1, it->get<int64_t>());
-  if (o.name.empty()) return false;
-  o.location = {"kubernetes", 0};
-  o.body = std::move(text);
-  r.objects.push_back(std::move(o));
-  api::validateAll(r);  // as in file mode: the translator sees only what a cluster would
-  for (const auto& d : r.diagnostics) {
+  std::vector<api::Diagnostic> diagnostics;
+  bool ok = kubeObjectFromJson(kubeKinds()[index], std::move(body), out, &diagnostics);
+  for (const auto& d : diagnostics) {
     if (d.severity == api::Diagnostic::Severity::kError)
       spdlog::warn("{}", d.message);
     else
       spdlog::debug("{}", d.message);
   }
-  if (r.objects.empty()) return false;
-  *out = std::move(r.objects.front());
-  return true;
+  return ok;
 }
 
 void KubeSource::putObject(api::Object o) {

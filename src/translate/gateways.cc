@@ -410,7 +410,9 @@ void processGatewayClasses(Context& ctx) {
     }
     std::vector<Condition> conds{
         accepted, {"SupportedVersion", true, "SupportedVersion", "Gateway API version supported"}};
-    ctx.result.statuses[api::keyOf(*gc)] = {{"conditions", conditionsJson(conds, gc->generation)}};
+    if (ctx.options.computeStatuses)
+      ctx.result.statuses[api::keyOf(*gc)] = {
+          {"conditions", conditionsJson(conds, gc->generation)}};
   }
 }
 
@@ -580,7 +582,7 @@ void finishGateways(Context& ctx) {
       listeners.push_back(listenerStatusJson(l, programmed, reason, gw.object->generation));
     gw.status["listeners"] = listeners;
     gw.status["attachedListenerSets"] = static_cast<int>(gw.listenerSets.size());
-    ctx.result.statuses[api::keyOf(*gw.object)] = gw.status;
+    if (ctx.options.computeStatuses) ctx.result.statuses[api::keyOf(*gw.object)] = gw.status;
   }
   for (auto& lsp : ctx.listenerSets) {
     ListenerSetInfo& ls = *lsp;
@@ -605,9 +607,10 @@ void finishGateways(Context& ctx) {
     api::Json listeners = api::Json::array();
     for (const auto& l : ls.listeners)
       listeners.push_back(listenerStatusJson(l, lsProgrammed, programmed.reason, o.generation));
-    ctx.result.statuses[api::keyOf(o)] = {
-        {"conditions", conditionsJson({accepted, programmed}, o.generation)},
-        {"listeners", listeners}};
+    if (ctx.options.computeStatuses)
+      ctx.result.statuses[api::keyOf(o)] = {
+          {"conditions", conditionsJson({accepted, programmed}, o.generation)},
+          {"listeners", listeners}};
   }
 }
 

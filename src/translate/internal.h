@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "api/object.h"
@@ -76,6 +77,15 @@ struct ListenerSetInfo {
   std::vector<ListenerInfo> listeners;
 };
 
+// A backendRef resolved to a Service port, or the reason it does not resolve.
+struct BackendResolution {
+  std::string reason;  // empty when resolved
+  std::string message;
+  const api::Object* service = nullptr;
+  const api::Json* servicePort = nullptr;  // the matching spec.ports[] entry
+  int port = 0;
+};
+
 // A route attached to a listener, kept for the snapshot builder.
 struct Attachment {
   const api::Object* route = nullptr;
@@ -102,6 +112,9 @@ struct Context {
   std::map<std::string, std::set<GatewayInfo*>> serviceUsers;
   // Resolved BackendTLSPolicy per "ns/service" or "ns/service:sectionName".
   std::map<std::string, std::shared_ptr<snapshot::BackendTls>> backendTls;
+  // resolveBackendRef() results by backendRef node (each node belongs to one route; the
+  // routes step and the snapshot builder resolve every ref several times).
+  std::unordered_map<const api::Json*, BackendResolution> resolvedRefs;
 
   void diag(const api::Object& o, std::string_view field, const std::string& message);
 };
@@ -120,14 +133,6 @@ bool referenceAllowed(const api::Store& store, std::string_view fromGroup,
                       std::string_view fromKind, std::string_view fromNs, std::string_view toGroup,
                       std::string_view toKind, std::string_view toNs, std::string_view toName);
 
-// A backendRef resolved to a Service port, or the reason it does not resolve.
-struct BackendResolution {
-  std::string reason;  // empty when resolved
-  std::string message;
-  const api::Object* service = nullptr;
-  const api::Json* servicePort = nullptr;  // the matching spec.ports[] entry
-  int port = 0;
-};
 BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, const api::Json& ref);
 
 // True for the apiVersions we read for each route kind.

@@ -127,7 +127,8 @@ void processPolicies(Context& ctx) {
       for (const auto& a : arr(*st, "ancestors"))
         if (str(a, "controllerName") != ctx.options.controllerName) merged.push_back(a);
     for (auto& a : list) merged.push_back(std::move(a));
-    ctx.result.statuses[api::keyOf(*policy)] = {{"ancestors", merged}};
+    if (ctx.options.computeStatuses)
+      ctx.result.statuses[api::keyOf(*policy)] = {{"ancestors", merged}};
   }
 }
 

@@ -210,7 +210,9 @@ bool isRouteKind(const api::Object& o) {
   return false;
 }
 
-BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, const api::Json& ref) {
+namespace {
+
+BackendResolution resolveUncached(Context& ctx, const api::Object& route, const api::Json& ref) {
   BackendResolution r;
   std::string group = str(ref, "group"), kind = str(ref, "kind", "Service");
   std::string name = str(ref, "name"), ns = str(ref, "namespace", route.ns);
@@ -262,6 +264,15 @@ BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, cons
     }
   }
   return r;
+}
+
+}  // namespace
+
+BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, const api::Json& ref) {
+  auto it = ctx.resolvedRefs.find(&ref);
+  if (it == ctx.resolvedRefs.end())
+    it = ctx.resolvedRefs.emplace(&ref, resolveUncached(ctx, route, ref)).first;
+  return it->second;
 }
 
 void processRoutes(Context& ctx) {
@@ -395,6 +406,7 @@ void processRoutes(Context& ctx) {
         ctx.diag(*route, "spec.parentRefs[" + std::to_string(pi) + "]",
                  "not accepted by " + kind + " " + ns + "/" + name + ": " + accepted.reason + ": " +
                      accepted.message);
+      if (!ctx.options.computeStatuses) continue;
       std::vector<Condition> conds{accepted, resolved};
       if (accepted.status && !invalid.empty())
         conds.push_back({"PartiallyInvalid", true, "UnsupportedValue",
@@ -406,7 +418,7 @@ void processRoutes(Context& ctx) {
                             {"controllerName", ctx.options.controllerName},
                             {"conditions", conditionsJson(conds, route->generation)}});
     }
-    if (!anyOurs) continue;
+    if (!anyOurs || !ctx.options.computeStatuses) continue;
     // Keep entries written by other controllers; ours replace our previous ones.
     api::Json parents = api::Json::array();
     if (auto st = route->body.find("status"); st != route->body.end() && st->is_object())

@@ -498,9 +498,12 @@ void Builder::run() {
       addL4(a);
   }
   for (auto& [listener, list] : entries_) {
-    std::stable_sort(list.begin(), list.end(), [](const auto& x, const auto& y) {
-      const EntryKey& a = x.first;
-      const EntryKey& b = y.first;
+    // Sort positions, not the entries themselves (moving an entry moves its match strings).
+    std::vector<uint32_t> order(list.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&list](uint32_t x, uint32_t y) {
+      const EntryKey& a = list[x].first;
+      const EntryKey& b = list[y].first;
       if (a.hostClass != b.hostClass) return a.hostClass < b.hostClass;
       if (a.hostLen != b.hostLen) return a.hostLen > b.hostLen;
       if (a.grpc != b.grpc) return !a.grpc;
@@ -519,7 +522,8 @@ void Builder::run() {
       if (a.rule != b.rule) return a.rule < b.rule;
       return a.match < b.match;
     });
-    for (auto& [k, e] : list) listener->httpRoutes.push_back(std::move(e));
+    listener->httpRoutes.reserve(list.size());
+    for (uint32_t i : order) listener->httpRoutes.push_back(std::move(list[i].second));
   }
   for (auto& [listener, list] : l4_) {
     // TLS: more specific SNI first; TCP/UDP: oldest first (only the oldest serves).

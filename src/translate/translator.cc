@@ -146,7 +146,7 @@ void reportRejectedChanges(Context& ctx) {
 
 TranslateResult translate(const api::Store& store, const TranslateOptions& options) {
   TranslateResult result;
-  Context ctx{store, options, result, {}, {}, {}, {}, {}, {}, {}, {}, {}};
+  Context ctx{store, options, result, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}};
   processGatewayClasses(ctx);
   processGateways(ctx);
   processRoutes(ctx);

@@ -32,6 +32,10 @@ struct TranslateOptions {
   // Whether a static spec.addresses IP can be used by this instance (e.g. it is local).
   // Unset: every valid IP is usable. Unusable ones give Programmed=False AddressNotUsable.
   std::function<bool(const std::string&)> addressUsable;
+  // False: result.statuses stays empty and no status JSON is built (at 10k routes that is
+  // most of a translation). The snapshot and the diagnostics are the same either way, and
+  // translate() being pure, statuses can be computed later from the same store.
+  bool computeStatuses = true;
 };
 
 struct TranslateResult {

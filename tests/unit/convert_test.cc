@@ -2,6 +2,7 @@
 // ingress-nginx annotation and CRD field with the report entries it produces.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 
 #include "api/loader.h"
@@ -90,6 +91,25 @@ TEST(ConvertGeneric, TwoByTwoHeadersGiveFourDistinctMatches) {
   std::set<std::string> seen;
   for (const auto& x : m) seen.insert(x["headers"].dump());
   EXPECT_EQ(seen.size(), 4u);
+}
+
+// Found by fuzzing: the matches of a rule were built before being counted, so 8 Kong header
+// annotations of 8 values each (a few hundred bytes) made 8^8 combinations: minutes of work
+// and gigabytes of memory before the 64-match limit refused them.
+TEST(ConvertGeneric, HeaderCombinationsAreCountedBeforeTheyAreBuilt) {
+  std::string annotations = "    konghq.com/methods: GET,POST\n";
+  for (int h = 0; h < 8; ++h)
+    annotations += "    konghq.com/headers.h" + std::to_string(h) + ": \"0,1,2,3,4,5,6,7\"\n";
+  auto r = convertYaml(ingress("h", "kong", annotations), {"kong"});
+  EXPECT_TRUE(r.reported("spec.rules[0]", Outcome::kUnconvertible,
+                         "33554432 matches (methods × header values) exceed"))
+      << renderReport(r.result.report);
+  EXPECT_EQ(headerCombinationCount({{"a", {"1", "2", "2", ""}}, {"", {"x"}}, {"b", {"x", "y"}}}),
+            4u);
+  EXPECT_EQ(headerCombinationCount({}), 0u);
+  std::vector<std::pair<std::string, std::vector<std::string>>> huge(
+      70, {"h", {"0", "1", "2", "3", "4", "5", "6", "7"}});
+  EXPECT_EQ(headerCombinationCount(huge), SIZE_MAX);
 }
 
 TEST(ConvertGeneric, AnnotationsDoNotLeakBetweenIngressesSharingAHost) {

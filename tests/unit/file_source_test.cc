@@ -4,11 +4,14 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include <asio/io_context.hpp>
 
+#include "api/validation.h"
 #include "sources/file_source.h"
 
 namespace archway::sources {
@@ -32,8 +35,13 @@ class FileSourceTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  void write(const std::string& text) {
-    std::ofstream(dir_ / "routes.yaml", std::ios::trunc) << text;
+  void write(const std::string& text) { writeFile("routes.yaml", text); }
+  void writeFile(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name, std::ios::trunc) << text;
+  }
+  // A modification time well outside the window in which mtimes are not trusted.
+  void setOldMtime(const std::string& name, std::chrono::hours age) {
+    fs::last_write_time(dir_ / name, fs::file_time_type::clock::now() - age);
   }
   int port(const api::Object& o) { return o.spec()["rules"][0]["backendRefs"][0]["port"]; }
 
@@ -105,6 +113,139 @@ TEST_F(FileSourceTest, SyntaxErrorKeepsEveryObjectOfTheFile) {
   ASSERT_NE(source.store().find("HTTPRoute", "ns", "a"), nullptr);
   EXPECT_EQ(port(*source.store().find("HTTPRoute", "ns", "a")), 80);
   EXPECT_NE(source.store().find("HTTPRoute", "ns", "b"), nullptr);
+}
+
+// The reload cache: a file is read again only when its (device, inode, mtime, size) changed.
+TEST_F(FileSourceTest, UnchangedFilesAreNotReadAgain) {
+  FileSource source(io_, {dir_.string()}, [this](const api::Store&) { ++changes_; });
+  writeFile("a.yaml", route("a", 80));
+  writeFile("b.yaml", route("b", 81));
+  setOldMtime("a.yaml", std::chrono::hours(2));
+  setOldMtime("b.yaml", std::chrono::hours(2));
+  EXPECT_TRUE(source.reload());
+  EXPECT_EQ(source.counters().filesRead, 2u);
+  EXPECT_EQ(source.counters().documentsDecoded, 2u);
+  EXPECT_FALSE(source.reload());
+  EXPECT_EQ(source.counters().filesRead, 2u);
+
+  // A changed file (other size and mtime) is read and applied; the other one is not read.
+  writeFile("b.yaml", route("b", 8081));
+  setOldMtime("b.yaml", std::chrono::hours(1));
+  EXPECT_TRUE(source.reload());
+  EXPECT_EQ(source.counters().filesRead, 3u);
+  EXPECT_EQ(source.counters().documentsDecoded, 3u);
+  EXPECT_EQ(port(*source.store().find("HTTPRoute", "ns", "b")), 8081);
+  EXPECT_EQ(port(*source.store().find("HTTPRoute", "ns", "a")), 80);
+  EXPECT_EQ(changes_, 2);
+}
+
+TEST_F(FileSourceTest, ReplacedFileWithSameSizeAndMtimeIsReadAgain) {
+  FileSource source(io_, {dir_.string()}, [this](const api::Store&) { ++changes_; });
+  writeFile("a.yaml", route("a", 80));
+  auto mtime = fs::file_time_type::clock::now() - std::chrono::hours(3);
+  fs::last_write_time(dir_ / "a.yaml", mtime);
+  source.reload();
+  EXPECT_EQ(port(*source.store().find("HTTPRoute", "ns", "a")), 80);
+  // Same size, same mtime, new inode (written aside and renamed into place).
+  writeFile("a.yaml.new", route("a", 81));
+  fs::last_write_time(dir_ / "a.yaml.new", mtime);
+  ASSERT_EQ(fs::file_size(dir_ / "a.yaml.new"), fs::file_size(dir_ / "a.yaml"));
+  fs::rename(dir_ / "a.yaml.new", dir_ / "a.yaml");
+  EXPECT_TRUE(source.reload());
+  EXPECT_EQ(port(*source.store().find("HTTPRoute", "ns", "a")), 81);
+  EXPECT_EQ(source.counters().filesRead, 2u);
+}
+
+// A file written within the file system's timestamp granularity can keep its mtime and
+// size across an in-place rewrite: a recent mtime is not trusted.
+TEST_F(FileSourceTest, RecentlyWrittenFileIsReadAgainEvenWithSameMtimeAndSize) {
+  FileSource source(io_, {dir_.string()}, [this](const api::Store&) { ++changes_; });
+  writeFile("a.yaml", route("a", 80));
+  auto mtime = fs::file_time_type::clock::now();
+  fs::last_write_time(dir_ / "a.yaml", mtime);
+  source.reload();
+  writeFile("a.yaml", route("a", 81));  // in place: same inode
+  fs::last_write_time(dir_ / "a.yaml", mtime);
+  EXPECT_TRUE(source.reload());
+  EXPECT_EQ(port(*source.store().find("HTTPRoute", "ns", "a")), 81);
+  // Read again but identical: nothing decoded, no change.
+  uint64_t decoded = source.counters().documentsDecoded;
+  EXPECT_FALSE(source.reload());
+  EXPECT_EQ(source.counters().documentsDecoded, decoded);
+}
+
+TEST_F(FileSourceTest, DeletedFileDropsItsObjects) {
+  FileSource source(io_, {dir_.string()}, [this](const api::Store&) { ++changes_; });
+  writeFile("a.yaml", route("a", 80) + "---\n" + route("shared", 90));
+  writeFile("b.yaml", route("b", 81) + "---\n" + route("shared", 91));
+  source.reload();
+  ASSERT_EQ(source.store().size(), 3u);
+  EXPECT_EQ(port(*source.store().find("HTTPRoute", "ns", "shared")), 91);  // later file wins
+  fs::remove(dir_ / "b.yaml");
+  EXPECT_TRUE(source.reload());
+  EXPECT_EQ(source.store().find("HTTPRoute", "ns", "b"), nullptr);
+  ASSERT_NE(source.store().find("HTTPRoute", "ns", "a"), nullptr);
+  // The duplicate falls back to the remaining file's version.
+  ASSERT_NE(source.store().find("HTTPRoute", "ns", "shared"), nullptr);
+  EXPECT_EQ(port(*source.store().find("HTTPRoute", "ns", "shared")), 90);
+  EXPECT_EQ(source.store().size(), 2u);
+}
+
+// Only the documents whose text changed are decoded again; the others keep their objects,
+// with their lines moved when an edit above them changed the line count.
+TEST_F(FileSourceTest, OnlyChangedDocumentsAreDecoded) {
+  FileSource source(io_, {dir_.string()}, [this](const api::Store&) { ++changes_; });
+  write(route("a", 80) + "---\n" + route("b", 81) + "---\n" + route("c", 82));
+  source.reload();
+  EXPECT_EQ(source.counters().documentsDecoded, 3u);
+  int cLine = source.store().find("HTTPRoute", "ns", "c")->location.line;
+  int64_t bGeneration = source.store().find("HTTPRoute", "ns", "b")->generation;
+
+  write(route("a", 80) + "---\n" + route("b", 85) + "---\n" + route("c", 82));
+  EXPECT_TRUE(source.reload());
+  EXPECT_EQ(source.counters().documentsDecoded, 4u);
+  EXPECT_EQ(source.counters().objectsCompared, 4u);  // three at first, then only b
+  EXPECT_EQ(port(*source.store().find("HTTPRoute", "ns", "b")), 85);
+  EXPECT_EQ(source.store().find("HTTPRoute", "ns", "b")->generation, bGeneration + 1);
+
+  // Two more lines in the first document: c is not decoded again, and a new object (as
+  // `archway check` would load it) carries its new line.
+  write("# one\n# two\n" + route("a", 80) + "---\n" + route("b", 85) + "---\n" + route("c", 83));
+  EXPECT_TRUE(source.reload());
+  EXPECT_EQ(source.counters().documentsDecoded, 6u);
+  EXPECT_EQ(source.store().find("HTTPRoute", "ns", "c")->location.line, cLine + 2);
+  EXPECT_EQ(source.store().find("HTTPRoute", "ns", "c")->locationOf("spec.rules").line,
+            cLine + 2 + 5);
+}
+
+// Decoding a file document by document gives what decoding it whole gives: objects, lines,
+// validation results.
+TEST_F(FileSourceTest, DocumentCacheMatchesWholeFileDecoding) {
+  std::string text = "# leading comment\n\n" + route("a", 80) + "--- # a comment\n" +
+                     route("b", 81) + "---\n---\n\n" +
+                     "--- {apiVersion: v1, kind: Service, metadata: {name: s, namespace: ns}, "
+                     "spec: {ports: [{port: 80}]}}\n" +
+                     "---\napiVersion: v1\nkind: List\nitems:\n- " +
+                     "apiVersion: v1\n  kind: Namespace\n  metadata: {name: listed}\n" + "---\r\n" +
+                     route("c", 70000) + "---\n" + route("a", 80);
+  write(text);
+  FileSource source(io_, {dir_.string()}, [this](const api::Store&) { ++changes_; });
+  source.reload();
+  api::LoadResult whole = api::loadPaths({dir_.string()});
+  ASSERT_FALSE(whole.inputError);
+  api::validateAll(whole);
+  ASSERT_EQ(whole.objects.size(), 6u);
+  EXPECT_EQ(source.store().size(), 5u);  // "a" twice
+  for (const auto& o : whole.objects) {
+    const api::Object* got = source.store().find(o.kind, o.ns, o.name);
+    ASSERT_NE(got, nullptr) << o.displayName();
+    if (o.name == "a" && o.location.line != got->location.line) continue;  // the first "a"
+    EXPECT_EQ(got->location, o.location) << o.displayName();
+    ASSERT_TRUE(got->lines && o.lines);
+    EXPECT_EQ(*got->lines, *o.lines) << o.displayName();
+    EXPECT_EQ(got->spec(), o.spec()) << o.displayName();
+    EXPECT_EQ(got->validationErrors, o.validationErrors) << o.displayName();
+  }
 }
 
 }  // namespace

@@ -2,7 +2,11 @@
 // order of route entries, gRPC translation, filters, L4 order, endpoints.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "admin/admin.h"
 #include "api/loader.h"
+#include "api/validation.h"
 #include "translate/translator.h"
 
 namespace archway::translate {
@@ -312,6 +316,36 @@ spec:
   // Without a rejected change none of this appears.
   EXPECT_EQ(before.statuses.at({"HTTPRoute", "ns", "r"})["parents"][0]["conditions"].size() + 1,
             parent["conditions"].size());
+}
+
+// Publishing without statuses (archway run with the file source) serves exactly what a
+// translation with statuses serves, on every golden case.
+TEST(Translator, WithoutStatusesTheSnapshotAndDiagnosticsAreTheSame) {
+  namespace fs = std::filesystem;
+  fs::path golden = fs::path(ARCHWAY_SOURCE_DIR) / "tests" / "golden";
+  size_t cases = 0;
+  for (const auto& entry : fs::directory_iterator(golden / "cases")) {
+    std::vector<std::string> paths{(golden / "fixtures" / "common.yaml").string()};
+    for (const auto& f : fs::directory_iterator(entry.path()))
+      if (f.path().filename() != "expected.yaml") paths.push_back(f.path().string());
+    api::LoadResult loaded = api::loadPaths(paths);
+    api::validateAll(loaded);
+    api::Store store;
+    for (auto& o : loaded.objects) store.put(std::move(o));
+    TranslateOptions without;
+    without.computeStatuses = false;
+    TranslateResult full = translate(store), lean = translate(store, without);
+    EXPECT_TRUE(lean.statuses.empty()) << entry.path();
+    EXPECT_FALSE(full.statuses.empty()) << entry.path();
+    ASSERT_TRUE(full.snapshot && lean.snapshot);
+    EXPECT_EQ(admin::snapshotToJson(*full.snapshot), admin::snapshotToJson(*lean.snapshot))
+        << entry.path();
+    ASSERT_EQ(full.diagnostics.size(), lean.diagnostics.size()) << entry.path();
+    for (size_t i = 0; i < full.diagnostics.size(); ++i)
+      EXPECT_EQ(full.diagnostics[i].format(), lean.diagnostics[i].format());
+    ++cases;
+  }
+  EXPECT_GT(cases, 10u);
 }
 
 }  // namespace
