@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "check.h"
 #include "http/h1/request_parser.h"
 #include "http/h1/response_parser.h"
 #include "net/limits.h"
@@ -23,10 +24,6 @@ namespace archway::fuzz {
 
 // Fuzz inputs are small; a small body limit lets the fuzzer reach the 413 paths.
 inline constexpr uint64_t kFuzzBodyLimit = 4096;
-
-inline void check(bool ok) {
-  if (!ok) std::abort();
-}
 
 // One parsed request (or rejection) as a comparable string.
 inline std::string describeRequest(http::h1::RequestParser& p, int reject) {

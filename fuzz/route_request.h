@@ -15,6 +15,7 @@
 #include "api/loader.h"
 #include "api/object.h"
 #include "api/validation.h"
+#include "check.h"
 #include "filters/filters.h"
 #include "http/h1/request_parser.h"
 #include "router/router.h"
@@ -122,10 +123,6 @@ struct RouteFuzzTable {
   router::RouteTable table;
 };
 
-inline void abortUnless(bool ok) {
-  if (!ok) std::abort();
-}
-
 inline const RouteFuzzTable& routeFuzzTable() {
   static const RouteFuzzTable* t = [] {
     auto* out = new RouteFuzzTable;
@@ -134,12 +131,12 @@ inline const RouteFuzzTable& routeFuzzTable() {
     api::Store store;
     for (auto& o : loaded.objects) store.put(std::move(o));
     translate::TranslateResult result = translate::translate(store);
-    abortUnless(result.snapshot != nullptr);
+    check(result.snapshot != nullptr);
     out->snapshot = std::make_shared<snapshot::Snapshot>(*result.snapshot);
     for (const auto& port : out->snapshot->ports)
       for (const auto& l : port.listeners)
         if (l->port == 80) out->listener = l.get();
-    abortUnless(out->listener && out->listener->httpRoutes.size() >= 10);
+    check(out->listener && out->listener->httpRoutes.size() >= 10);
     out->table = router::RouteTable(&out->listener->httpRoutes);
     return out;
   }();
@@ -155,8 +152,8 @@ inline bool wireSafe(std::string_view s) {
 
 inline void checkHeaders(const http::HeaderMap& headers) {
   for (const auto& h : headers) {
-    abortUnless(!h.name.empty() && wireSafe(h.name) && wireSafe(h.value));
-    for (char c : h.name) abortUnless(c != ' ' && c != ':' && !(c >= 'A' && c <= 'Z'));
+    check(!h.name.empty() && wireSafe(h.name) && wireSafe(h.value));
+    for (char c : h.name) check(c != ' ' && c != ':' && !(c >= 'A' && c <= 'Z'));
   }
 }
 
@@ -164,7 +161,7 @@ inline void checkHeaders(const http::HeaderMap& headers) {
 inline int routeAndFilter(http::RequestHead& request) {
   const RouteFuzzTable& t = routeFuzzTable();
   int index = t.table.match(request.host(), request);
-  abortUnless(index >= -1 && index < static_cast<int>(t.listener->httpRoutes.size()));
+  check(index >= -1 && index < static_cast<int>(t.listener->httpRoutes.size()));
   if (index < 0) return index;
   const snapshot::HttpRouteEntry& entry = t.listener->httpRoutes[static_cast<size_t>(index)];
   http::HeaderMap response;
@@ -179,15 +176,15 @@ inline int routeAndFilter(http::RequestHead& request) {
         break;
       case Type::kUrlRewrite:
         filters::applyUrlRewrite(f.rewrite, request, entry.match.path);
-        abortUnless(!request.path.empty() && request.path[0] == '/');
-        abortUnless(wireSafe(request.path) && request.path.find(' ') == std::string::npos);
-        abortUnless(wireSafe(request.authority));
+        check(!request.path.empty() && request.path[0] == '/');
+        check(wireSafe(request.path) && request.path.find(' ') == std::string::npos);
+        check(wireSafe(request.authority));
         break;
       case Type::kRequestRedirect: {
         std::string location =
             filters::redirectLocation(f.redirect, request, request.scheme, 80, entry.match.path);
-        abortUnless(wireSafe(location) && location.find(' ') == std::string::npos);
-        abortUnless(location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0);
+        check(wireSafe(location) && location.find(' ') == std::string::npos);
+        check(location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0);
         break;
       }
       case Type::kCors:
