@@ -497,7 +497,8 @@ void Builder::run() {
     else
       addL4(a);
   }
-  for (auto& [listener, list] : entries_) {
+  for (auto& [listener, entryList] : entries_) {
+    auto& list = entryList;  // a plain reference: clang 14 cannot capture a structured binding
     // Sort positions, not the entries themselves (moving an entry moves its match strings).
     std::vector<uint32_t> order(list.size());
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
