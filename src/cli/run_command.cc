@@ -204,12 +204,14 @@ int runServe(const RunOptions& options) {
   if (const char* podIp = std::getenv("POD_IP"); options.kubernetes && podIp && *podIp)
     topts.defaultAddress = podIp;
   uint64_t version = 0;
+  // Successive stores of the one source: routes that did not change are not translated again.
+  translate::Translator translator;
   auto translateAndPublish = [&](const api::Store& store,
                                  bool renderNow) -> std::optional<translate::TranslateResult> {
     auto start = std::chrono::steady_clock::now();
     translate::TranslateOptions translateOptions = topts;
     translateOptions.computeStatuses = renderNow;
-    translate::TranslateResult result = translate::translate(store, translateOptions);
+    translate::TranslateResult result = translator.translate(store, translateOptions);
     for (const auto& d : result.diagnostics) spdlog::warn("{}", d.format());
     if (!result.snapshot) {
       spdlog::error("translation produced no snapshot; keeping the previous one");
