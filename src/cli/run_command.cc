@@ -224,7 +224,12 @@ int runServe(const RunOptions& options) {
       statusStale = false;
     }
     auto translated = std::chrono::steady_clock::now();
-    server.publish(std::move(snap));
+    // The previous configuration is freed here, once the workers have moved off it.
+    if (auto retired = server.publish(std::move(snap))) {
+      auto timer = std::make_shared<asio::steady_timer>(control, std::chrono::milliseconds(50));
+      timer->async_wait(
+          [timer, retired = std::move(retired)](std::error_code) mutable { retired.reset(); });
+    }
     auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
     spdlog::info(
         "published configuration version {} ({} objects; translated in {:.1f} ms, compiled and "

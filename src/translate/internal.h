@@ -97,6 +97,7 @@ struct Attachment {
   // With a Translator: the route's record and this attachment's index in it.
   RouteRecord* record = nullptr;
   size_t index = 0;
+  uint32_t routeRank = 0;  // the route's position in olderThan order
 };
 
 // Sort key of one HTTP route entry (snapshot builder; precedence order in snapshot.h).
@@ -109,7 +110,7 @@ struct EntryKey {
   size_t grpcService = 0, grpcMethod = 0;
   bool method = false;
   size_t headers = 0, queries = 0;
-  const api::Object* route = nullptr;
+  uint32_t routeRank = 0;  // Attachment::routeRank: older routes first
   size_t rule = 0, match = 0;
 };
 

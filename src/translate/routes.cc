@@ -282,7 +282,7 @@ uint32_t gatewayIndex(const Context& ctx, const GatewayInfo* gw) { return ctx.in
 
 // Translates one route: its rules, references and parents. Everything it adds to the
 // context is also written to `rec` when given (Translator replays it next time).
-void translateRoute(Context& ctx, const api::Object* route, RouteRecord* rec) {
+void translateRoute(Context& ctx, const api::Object* route, uint32_t rank, RouteRecord* rec) {
   const size_t firstDiagnostic = ctx.result.diagnostics.size();
   const size_t firstAttachment = ctx.attachments.size();
   [&] {
@@ -433,6 +433,8 @@ void translateRoute(Context& ctx, const api::Object* route, RouteRecord* rec) {
     for (auto& p : ourParents) parents.push_back(std::move(p));
     ctx.result.statuses[key] = {{"parents", parents}};
   }();
+  for (size_t i = firstAttachment; i < ctx.attachments.size(); ++i)
+    ctx.attachments[i].routeRank = rank;
   if (!rec) return;
   if (auto it = ctx.invalidRules.find(api::keyOf(*route)); it != ctx.invalidRules.end())
     rec->invalidRules = it->second;
@@ -451,20 +453,21 @@ void translateRoute(Context& ctx, const api::Object* route, RouteRecord* rec) {
 }
 
 // Adds what a recorded route contributed, as translateRoute() did when it recorded it.
-void replayRoute(Context& ctx, const api::Object* route, RouteRecord& rec) {
-  api::ObjectKey key = api::keyOf(*route);
-  if (!rec.invalidRules.empty()) ctx.invalidRules[key] = rec.invalidRules;
+void replayRoute(Context& ctx, const api::Object* route, uint32_t rank, RouteRecord& rec) {
+  if (!rec.invalidRules.empty()) ctx.invalidRules[api::keyOf(*route)] = rec.invalidRules;
   ctx.result.diagnostics.insert(ctx.result.diagnostics.end(), rec.diagnostics.begin(),
                                 rec.diagnostics.end());
-  std::set<const ListenerInfo*> countedOn;
   for (size_t i = 0; i < rec.attachments.size(); ++i) {
-    ListenerInfo* l = ctx.allListeners[rec.attachments[i].listener];
-    if (countedOn.insert(l).second) ++l->attachedRoutes;
-    ctx.attachments.push_back({route, l, rec.attachments[i].hostnames, &rec, i});
+    const uint32_t index = rec.attachments[i].listener;
+    ListenerInfo* l = ctx.allListeners[index];
+    bool first = true;  // attachedRoutes counts a route once per listener
+    for (size_t j = 0; j < i && first; ++j) first = rec.attachments[j].listener != index;
+    if (first) ++l->attachedRoutes;
+    ctx.attachments.push_back({route, l, rec.attachments[i].hostnames, &rec, i, rank});
   }
   for (const auto& [user, gw] : rec.serviceUsers)
     ctx.serviceUsers[user].insert(ctx.gateways[gw].get());
-  if (rec.status) ctx.result.statuses[key] = *rec.status;
+  if (rec.status) ctx.result.statuses[api::keyOf(*route)] = *rec.status;
 }
 
 }  // namespace
@@ -474,23 +477,56 @@ void processRoutes(Context& ctx) {
   for (const char* kind : kRouteKinds)
     for (const api::Object* o : ctx.store.ofKind(kind))
       if (isRouteKind(*o)) routes.push_back(o);
-  std::sort(routes.begin(), routes.end(), olderThan);
+  // olderThan order, with each distinct creationTimestamp compared once (routes share few,
+  // and neighbours in the store usually share one).
+  std::map<std::string_view, uint32_t> stamps;
+  const std::string* last = nullptr;
+  for (const api::Object* o : routes) {
+    if (last && *last == o->creationTimestamp) continue;
+    last = &o->creationTimestamp;
+    stamps.emplace(*last, 0);
+  }
+  uint32_t n = 0;
+  for (auto& [stamp, rank] : stamps) rank = n++;
+  struct Keyed {
+    uint32_t stamp;
+    bool noStamp;
+    int64_t order;
+    const api::Object* route;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(routes.size());
+  last = nullptr;
+  uint32_t lastRank = 0;
+  for (const api::Object* o : routes) {
+    if (!last || *last != o->creationTimestamp) {
+      last = &o->creationTimestamp;
+      lastRank = stamps.find(*last)->second;
+    }
+    keyed.push_back({lastRank, o->creationTimestamp.empty(), o->creationOrder, o});
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    if (a.stamp != b.stamp && !a.noStamp && !b.noStamp) return a.stamp < b.stamp;
+    if (a.order != b.order) return a.order < b.order;
+    return std::tie(a.route->ns, a.route->name) < std::tie(b.route->ns, b.route->name);
+  });
 
   TranslationCache* cache = ctx.cache;
-  for (const api::Object* route : routes) {
+  for (uint32_t rank = 0; rank < keyed.size(); ++rank) {
+    const api::Object* route = keyed[rank].route;
     if (!cache) {
-      translateRoute(ctx, route, nullptr);
+      translateRoute(ctx, route, rank, nullptr);
       continue;
     }
     if (auto node = cache->routes.extract(route->revision)) {
       auto ins = cache->next.insert(std::move(node));
-      replayRoute(ctx, route, ins.position->second);
+      replayRoute(ctx, route, rank, ins.position->second);
       ++cache->counters.routesReused;
       continue;
     }
     RouteRecord& rec = cache->next[route->revision];
     rec = RouteRecord{};
-    translateRoute(ctx, route, &rec);
+    translateRoute(ctx, route, rank, &rec);
     ++cache->counters.routesTranslated;
   }
 }

@@ -328,7 +328,7 @@ void Builder::addHttp(const Attachment& a) {
       const api::Json& m = list[mi];
       EntryKey k;
       k.grpc = grpc;
-      k.route = &route;
+      k.routeRank = a.routeRank;
       k.rule = ri;
       k.match = mi;
       snapshot::HttpMatch hm;
@@ -461,7 +461,7 @@ bool Builder::replay(const Attachment& a, const RouteRecord::Built& built) {
     auto& list = entries_[listener];
     for (const auto& [k, e] : built.http) {
       list.emplace_back(k, e);
-      list.back().first.route = a.route;
+      list.back().first.routeRank = a.routeRank;
     }
   }
   if (!built.l4.empty()) {
@@ -575,7 +575,7 @@ void Builder::run() {
         if (a.grpcMethod != b.grpcMethod) return a.grpcMethod > b.grpcMethod;
         if (a.headers != b.headers) return a.headers > b.headers;
       }
-      if (a.route != b.route) return olderThan(a.route, b.route);
+      if (a.routeRank != b.routeRank) return a.routeRank < b.routeRank;
       if (a.rule != b.rule) return a.rule < b.rule;
       return a.match < b.match;
     });
