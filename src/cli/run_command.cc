@@ -231,10 +231,11 @@ int runServe(const RunOptions& options) {
           [timer, retired = std::move(retired)](std::error_code) mutable { retired.reset(); });
     }
     auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    const auto& c = translator.counters();
     spdlog::info(
-        "published configuration version {} ({} objects; translated in {:.1f} ms, compiled and "
-        "published in {:.1f} ms)",
-        version, store.size(), ms(translated - start),
+        "published configuration version {} ({} objects; translated in {:.1f} ms, {} routes "
+        "translated and {} reused so far; compiled and published in {:.1f} ms)",
+        version, store.size(), ms(translated - start), c.routesTranslated, c.routesReused,
         ms(std::chrono::steady_clock::now() - translated));
     return result;
   };
