@@ -756,6 +756,86 @@ endpoints:
                 log("  rep%d %-8s %8.0f req/s errors=%d" % (rep + 1, dut, r["rps"], r["errors"]))
         self.results["h2"] = {"clients": c, "streams": m, "runs": res}
 
+    def section_instructions(self, path):
+        """User-space instructions per request under callgrind: a count that does not move
+        with the machine's load (kernel work, cache misses and waiting are not in it)."""
+        log("== user-space instructions per request (callgrind) ==")
+        res = {}
+        for dut in DUTS:
+            d = os.path.join(self.work, "%s-instr" % dut)
+            os.makedirs(d, exist_ok=True)
+            out = os.path.join(d, "callgrind.out")
+            vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                  "--callgrind-out-file=" + out]
+            if dut == "nginx":
+                extra_http, extra_main = self.nginx_extra(False, False)
+                conf = os.path.join(d, "nginx.conf")
+                with open(conf, "w") as f:
+                    f.write(self.nginx_conf(1, d, extra_http, extra_main))
+                argv = ["nginx", "-e", d + "/nginx-error.log", "-p", d, "-c", conf,
+                        "-g", "daemon off; master_process off;"]
+            elif dut == "haproxy":
+                conf = os.path.join(d, "haproxy.cfg")
+                with open(conf, "w") as f:
+                    f.write(self.haproxy_conf(1, d, self.haproxy_extra(False, False)))
+                argv = ["haproxy", "-db", "-f", conf]
+            else:
+                if not self.archway or not os.access(self.archway, os.X_OK):
+                    res[dut] = {"failed": "binary not found"}
+                    continue
+                self.archway_manifests(1, d, self.archway_extra(False, False))
+                argv = [self.archway, "run", "-f", os.path.join(d, "manifests"), "--workers",
+                        "1", "--admin-address", "127.0.0.1:%d" % self.port["archway_admin"],
+                        "--log-level", "warn"]
+            p = self.start(dut, vg + argv, DUT_CPU)
+            reason = self.wait_serving(dut, 1, timeout=120)
+            if reason:
+                res[dut] = {"failed": reason}
+                log("  %s: NOT AVAILABLE under valgrind: %s" % (dut, reason))
+                self.stop(dut)
+                continue
+            self.warm(self.port[dut], path)
+            row = {}
+            for proto in ("h1", "h2"):
+                subprocess.run(["callgrind_control", "-i", "on", str(p.pid)],
+                               capture_output=True, timeout=60)
+                if proto == "h1":
+                    n = self.wrk(self.port[dut], 16, path)["requests"]
+                else:
+                    total = 2000 * self.dur  # a fixed count: every request is counted
+                    r = subprocess.run(
+                        ["taskset", "-c", LOAD_CPU, "h2load", "-t1", "-c16", "-m10",
+                         "-n%d" % total, "http://127.0.0.1:%d%s" % (self.port[dut + "_h2"], path)],
+                        capture_output=True, text=True, timeout=600).stdout
+                    m = re.search(r"(\d+) succeeded, (\d+) failed, (\d+) errored", r)
+                    n = int(m.group(1)) if m and m.group(2) == "0" and m.group(3) == "0" else 0
+                subprocess.run(["callgrind_control", "-d", str(p.pid)], capture_output=True,
+                               timeout=60)
+                subprocess.run(["callgrind_control", "-i", "off", str(p.pid)],
+                               capture_output=True, timeout=60)
+                row[proto] = {"requests": n, "ir": self.callgrind_total(out, proto == "h1")}
+                ir = row[proto]["ir"]
+                log("  %-8s %s: %d requests, %s instructions/request" % (
+                    dut, proto, n, "%.0f" % (ir / n) if ir and n else "n/a"))
+            res[dut] = row
+            self.stop(dut)
+        self.results["instructions"] = res
+
+    def callgrind_total(self, out, first):
+        """Total instructions of the first (or second) dump callgrind wrote after `out`."""
+        dumps = sorted((f for f in os.listdir(os.path.dirname(out))
+                        if f.startswith(os.path.basename(out) + ".")),
+                       key=lambda f: int(f.rsplit(".", 1)[1]))
+        want = 0 if first else 1
+        if len(dumps) <= want:
+            return None
+        with open(os.path.join(os.path.dirname(out), dumps[want])) as f:
+            for line in f:
+                m = re.match(r"(?:summary|totals):\s+(\d+)", line)
+                if m:
+                    return int(m.group(1))
+        return None
+
     def h2load_probe(self, port, path, extra=()):
         r = subprocess.run(["h2load", "-n4", "-c1"] + list(extra) +
                            ["http://127.0.0.1:%d%s" % (port, path)],
@@ -1071,6 +1151,29 @@ endpoints:
                 ratio(meds.get("archway"), meds.get("nginx")),
                 ratio(meds.get("archway"), meds.get("haproxy"))))
 
+        ins = self.results.get("instructions")
+        if ins:
+            w("")
+            w("User-space instructions per request under callgrind (lower is better; HTTP/1.1 "
+              "wrk -c16, h2c h2load -c16 -m10):")
+            per = {}
+            for dut in DUTS:
+                row = ins.get(dut, {})
+                if "failed" in row:
+                    w("  %-8s not available: %s" % (dut, row["failed"]))
+                    continue
+                cells = []
+                for proto in ("h1", "h2"):
+                    r = row.get(proto, {})
+                    v = r["ir"] / r["requests"] if r.get("ir") and r.get("requests") else None
+                    per[(dut, proto)] = v
+                    cells.append("%s %s" % (proto, "%.0f" % v if v else "n/a"))
+                w("  %-8s %s" % (dut, "   ".join(cells)))
+            for proto in ("h1", "h2"):
+                w("  %s archway/nginx %s, archway/haproxy %s" % (
+                    proto, ratio(per.get(("archway", proto)), per.get(("nginx", proto))),
+                    ratio(per.get(("archway", proto)), per.get(("haproxy", proto)))))
+
         rt = self.results.get("routes")
         if rt:
             runs = rt["runs"]
@@ -1223,6 +1326,8 @@ endpoints:
             self.section_l4()
         if self.args.grpc:
             self.section_grpc()
+        if self.args.instructions:
+            self.section_instructions(path)
         self.stop_all()
         self.report()
 
@@ -1251,6 +1356,9 @@ def main():
                     help="(kept for old command lines; peers are always measured now)")
     ap.add_argument("--skip-h1", action="store_true", help="skip HTTP/1.1, latency and h2")
     ap.add_argument("--skip-routes", action="store_true", help="skip the route-table section")
+    ap.add_argument("--instructions", action="store_true",
+                    help="add user-space instructions per request under callgrind (HTTP/1.1 "
+                         "wrk -c16 and h2load -c16 -m10; needs valgrind; slow but load-proof)")
     # Above the default ephemeral range (32768-60999) so that no client socket holds them.
     ap.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE",
                                                                          "61000")))

@@ -3,12 +3,12 @@
 set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache clang lld pkg-config
-  libasio-dev node-llhttp libnghttp2-dev libssl-dev libre2-dev libyaml-cpp-dev
+  libasio-dev node-llhttp libnghttp2-dev libssl-dev libre2-dev libyaml-cpp-dev libjemalloc-dev
   nlohmann-json3-dev libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   python3 python3-h2 python3-grpcio python3-yaml
   curl nghttp2-client wrk openssl nginx libnginx-mod-stream haproxy iproute2 procps util-linux
-  clang-format clang-tidy
+  clang-format clang-tidy valgrind
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 #include "http/message.h"
 
 #include <algorithm>
+#include <array>
 
 namespace archway::http {
 
@@ -148,14 +149,22 @@ bool isHopByHop(std::string_view n) {
          n == "content-length" || n == "expect";
 }
 
+namespace {
+// RFC 3986 host and port characters (reg-name, IP literal brackets, port), as a table: this
+// runs on every request.
+constexpr std::array<bool, 256> kAuthorityChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (unsigned char c : std::string_view("-.:[]_~%!$&'()*+,;=")) t[c] = true;
+  return t;
+}();
+}  // namespace
+
 bool isValidAuthority(std::string_view authority) {
-  for (char c : authority) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' ||
-              c == '%' || c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' ||
-              c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
-    if (!ok) return false;
-  }
+  for (char c : authority)
+    if (!kAuthorityChars[static_cast<unsigned char>(c)]) return false;
   return true;
 }
 

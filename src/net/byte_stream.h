@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include <asio/async_result.hpp>
@@ -19,6 +20,8 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/ssl/stream.hpp>
+
+#include "net/drain_aware_read.h"
 
 namespace archway::net {
 
@@ -29,7 +32,7 @@ class PrefixedSocket {
   using lowest_layer_type = asio::ip::tcp::socket::lowest_layer_type;
 
   PrefixedSocket(asio::ip::tcp::socket socket, std::string prefix)
-      : socket_(std::move(socket)), prefix_(std::move(prefix)) {}
+      : socket_(std::move(socket)), reactor_(reactorOf(socket_)), prefix_(std::move(prefix)) {}
 
   executor_type get_executor() { return socket_.get_executor(); }
   lowest_layer_type& lowest_layer() { return socket_.lowest_layer(); }
@@ -55,7 +58,11 @@ class PrefixedSocket {
                        [h = std::move(handler), n]() mutable { h(std::error_code(), n); });
             return;
           }
-          socket_.async_read_some(b, std::move(handler));
+          if constexpr (std::is_convertible_v<const MutableBuffers&, asio::mutable_buffer>) {
+            asyncReadSomeDrainAware(socket_, reactor_, asio::mutable_buffer(b), std::move(handler));
+          } else {
+            socket_.async_read_some(b, std::move(handler));
+          }
         },
         token, buffers);
   }
@@ -67,6 +74,7 @@ class PrefixedSocket {
 
  private:
   asio::ip::tcp::socket socket_;
+  ReactorHandle reactor_;
   std::string prefix_;
   size_t prefixPos_ = 0;
 };

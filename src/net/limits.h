@@ -88,6 +88,12 @@ inline constexpr milliseconds kUpstreamReadTimeout = seconds(60);
 inline constexpr milliseconds kUpstreamIdleTimeout = seconds(30);
 // The value in force (`archway run --upstream-idle-timeout`, set at start-up).
 inline milliseconds upstreamIdleTimeout = kUpstreamIdleTimeout;
+// A pooled connection released less than this long ago is reused without first checking
+// (recv MSG_PEEK) whether the backend closed it, when the request can be replayed for free
+// on a dead connection. Backends close idle keep-alive connections after seconds (Node.js
+// 5 s, Apache 5 s, gunicorn 2 s), so under steady traffic the check nearly always passes;
+// nginx and haproxy make no such check per request either.
+inline constexpr milliseconds kIdleProbeAfter = milliseconds(1000);
 // Idle connections kept per endpoint per worker. nginx "keepalive 32" is the usual
 // setting; Envoy and haproxy keep every one (Envoy's max_connections breaker: 1024). With
 // 64, more concurrent requests than that to one endpoint closed the surplus after each

@@ -438,7 +438,10 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
     x.endpoint = &backend.endpoints[epIndex];
     std::error_code ec;
     auto tryStart = Clock::now();
-    std::unique_ptr<upstream::Connection> conn = pool->takeIdle();
+    // A request that gets the free retry below when a pooled connection turns out dead
+    // may skip the per-reuse liveness probe on a connection that was busy a moment ago.
+    bool freeStaleRetry = !staleRetryUsed && maxTries <= 1 && x.bodyComplete;
+    std::unique_ptr<upstream::Connection> conn = pool->takeIdle(freeStaleRetry);
     if (!conn) conn = co_await pool->acquire(bs.stats, &ec);
     stats::inc(bs.stats->requests);
     if (!conn) {

@@ -316,11 +316,14 @@ bool idleUsable(Connection& c) {
 }
 }  // namespace
 
-std::unique_ptr<Connection> Pool::takeIdle() {
+std::unique_ptr<Connection> Pool::takeIdle(bool skipRecentProbe) {
+  runtime::Clock::time_point probeBefore{};
+  if (skipRecentProbe && !idle_.empty()) probeBefore = runtime::Clock::now() - net::kIdleProbeAfter;
   while (!idle_.empty()) {
     std::unique_ptr<Connection> c = std::move(idle_.back());
     idle_.pop_back();
-    if (!idleUsable(*c)) continue;
+    bool recent = skipRecentProbe && c->releasedAt_ > probeBefore && c->socket().is_open();
+    if (!recent && !idleUsable(*c)) continue;
     c->clearDeadline();
     c->reused = true;
     c->resetExchange();
@@ -356,6 +359,7 @@ void Pool::release(std::unique_ptr<Connection> c) {
   if (!c->keepAlive() || !c->socket().is_open() || idle_.size() >= net::kMaxIdleUpstreamPerEndpoint)
     return;  // destroyed -> closed
   c->setDeadline(net::upstreamIdleTimeout);
+  c->releasedAt_ = runtime::Clock::now();
   idle_.push_back(std::move(c));
 }
 

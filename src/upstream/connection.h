@@ -99,6 +99,8 @@ class Connection : public runtime::Timed {
   bool receivedAny_ = false;
   bool eof_ = false;
   bool counted_ = false;
+  friend class Pool;
+  runtime::Clock::time_point releasedAt_{};
 };
 
 // Idle keep-alive connections to one endpoint, owned by one worker.
@@ -112,8 +114,11 @@ class Pool {
   ~Pool();
 
   // An idle connection that still looks usable, or null (no coroutine: the common case
-  // under load costs no frame).
-  std::unique_ptr<Connection> takeIdle();
+  // under load costs no frame). The check for a close by the backend is a recv(MSG_PEEK)
+  // system call; `skipRecentProbe` lets a caller that can replay the request for free on a
+  // dead connection (see HttpProxy::forward) skip it for connections released within
+  // kIdleProbeAfter: under steady traffic that saves one system call per request.
+  std::unique_ptr<Connection> takeIdle(bool skipRecentProbe = false);
   // An idle connection, or a freshly connected one. On failure returns null and the error.
   http::Awaitable<std::unique_ptr<Connection>> acquire(stats::BackendStats* stats,
                                                        std::error_code* error);

@@ -7,6 +7,7 @@
 
 #include "http/h1/request_parser.h"
 #include "http/h1/response_parser.h"
+#include "http/message.h"
 #include "net/limits.h"
 
 namespace archway::http::h1 {
@@ -331,6 +332,21 @@ TEST(ResponseParser, MalformedOrOversizedResponsesFailAndTrailingBytesEndKeepAli
   parseResponse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxEXTRA", false, p, &body, &n, &ok);
   EXPECT_TRUE(ok && p.complete());
   EXPECT_FALSE(p.keepAlive());
+}
+
+TEST(Authority, AcceptsExactlyTheHostAndPortCharactersOfRfc3986) {
+  const std::string_view allowed =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:[]_~%!$&'()*+,;=";
+  for (int c = 0; c < 256; ++c) {
+    char ch = static_cast<char>(c);
+    bool expected = allowed.find(ch) != std::string_view::npos;
+    EXPECT_EQ(isValidAuthority(std::string_view(&ch, 1)), expected) << "byte " << c;
+  }
+  EXPECT_TRUE(isValidAuthority("example.com:8080"));
+  EXPECT_TRUE(isValidAuthority("[::1]:443"));
+  EXPECT_FALSE(isValidAuthority("user@example.com"));
+  EXPECT_FALSE(isValidAuthority("a b"));
+  EXPECT_FALSE(isValidAuthority("example.com/path"));
 }
 
 }  // namespace
