@@ -174,6 +174,8 @@ inline constexpr size_t kSplicePipeBytes = 256 * 1024;
 // Endpoints tried before a relayed connection is given up. Envoy tcp_proxy
 // max_connect_attempts 1; nginx proxy_next_upstream_tries 0 (all). We try a few.
 inline constexpr int kL4ConnectAttempts = 3;
+// Connections a plain TCP port accepts per loop turn before serving other work.
+inline constexpr int kAcceptBatch = 64;
 // A UDP session (client address -> upstream socket) idle this long is removed. Envoy
 // udp_proxy idle_timeout 60 s; nginx proxy_timeout 10 min.
 inline constexpr milliseconds kUdpSessionIdleTimeout = seconds(60);
@@ -182,6 +184,11 @@ inline constexpr milliseconds kUdpSessionIdleTimeout = seconds(60);
 inline constexpr size_t kMaxUdpSessionsPerPort = 16384;
 // Largest datagram relayed (IPv4 UDP payload maximum).
 inline constexpr size_t kMaxUdpDatagramBytes = 65507;
+// Datagrams moved per recvmmsg/sendmmsg call. Each slot reserves kMaxUdpDatagramBytes of
+// address space per direction and listener, but only the pages datagrams touch are used.
+inline constexpr unsigned kUdpBatchDatagrams = 32;
+// Batches a UDP socket is read for before the loop serves other work (fairness).
+inline constexpr int kUdpBatchesPerTurn = 8;
 
 // --- Process -----------------------------------------------------------------------------
 // Graceful stop: in-flight requests get this long after SIGTERM. Envoy drain 600 s

@@ -1,9 +1,17 @@
 #include "proxy/udp_proxy.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/address.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include "http/stream.h"
 #include "net/limits.h"
@@ -11,6 +19,70 @@
 namespace archway::proxy {
 
 using http::kNoThrow;
+
+// One direction's recvmmsg/sendmmsg state. Slots are allocated, not zero-filled: a slot's
+// pages are committed only when a datagram lands in them, so small datagrams cost a page
+// per slot however large the maximum is.
+struct UdpListener::Batch {
+  static constexpr unsigned kN = net::kUdpBatchDatagrams;
+  Batch() : slots(std::make_unique_for_overwrite<char[]>(kN * net::kMaxUdpDatagramBytes)) {}
+  char* slot(unsigned i) { return slots.get() + i * net::kMaxUdpDatagramBytes; }
+  // Readies every entry for a recvmmsg (with source addresses when `named`).
+  void prepareReceive(bool named) {
+    for (unsigned i = 0; i < kN; ++i) {
+      iov[i] = {slot(i), net::kMaxUdpDatagramBytes};
+      msgs[i].msg_hdr = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      if (named) {
+        msgs[i].msg_hdr.msg_name = &addrs[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(addrs[i]);
+      }
+      msgs[i].msg_len = 0;
+    }
+  }
+  std::unique_ptr<char[]> slots;
+  mmsghdr msgs[kN];
+  iovec iov[kN];
+  sockaddr_storage addrs[kN];
+  // The outgoing vector of a sendmmsg (entries point into slots).
+  mmsghdr send[kN];
+  iovec sendIov[kN];
+};
+
+namespace {
+
+// recvmmsg without blocking; -1 with errno on failure (EAGAIN: nothing queued).
+int receiveBatch(int fd, mmsghdr* msgs, unsigned n) {
+  for (;;) {
+    int r = ::recvmmsg(fd, msgs, n, MSG_DONTWAIT, nullptr);
+    if (r < 0 && errno == EINTR) continue;
+    return r;
+  }
+}
+
+// sendmmsg of `n` entries without blocking; returns the bytes of the entries the kernel
+// took (the rest are dropped: a full socket buffer drops datagrams, as UDP may).
+uint64_t sendBatch(int fd, mmsghdr* msgs, unsigned n) {
+  uint64_t bytes = 0;
+  unsigned done = 0;
+  while (done < n) {
+    int r = ::sendmmsg(fd, msgs + done, n - done, MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      // One datagram refused (e.g. ICMP unreachable reported on a connected socket, or a
+      // full buffer): drop it and keep the rest of the batch.
+      if (errno == EAGAIN || errno == ENOBUFS) break;
+      ++done;
+      continue;
+    }
+    for (int i = 0; i < r; ++i) bytes += msgs[done + i].msg_hdr.msg_iov->iov_len;
+    done += static_cast<unsigned>(r);
+  }
+  return bytes;
+}
+
+}  // namespace
 
 struct UdpListener::Session : runtime::Timed {
   Session(asio::io_context& io, UdpListener* owner) : upstream(io), owner(owner) {}
@@ -33,9 +105,8 @@ UdpListener::UdpListener(runtime::Worker& worker, runtime::PortKey key)
     : worker_(worker),
       key_(std::move(key)),
       socket_(worker.io()),
-      buf_(net::kMaxUdpDatagramBytes),
-      upBuf_(net::kMaxUdpDatagramBytes) {}
-
+      in_(std::make_unique<Batch>()),
+      out_(std::make_unique<Batch>()) {}
 UdpListener::~UdpListener() {
   close();
   *alive_ = false;
@@ -133,34 +204,75 @@ std::shared_ptr<UdpListener::Session> UdpListener::findOrCreate(
 
 asio::awaitable<void> UdpListener::receiveLoop() {
   auto alive = alive_;
-  asio::ip::udp::endpoint client;
-  while (*alive && !closed_) {
-    auto [ec, n] = co_await socket_.async_receive_from(asio::buffer(buf_), client, kNoThrow);
+  for (;;) {
+    auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, kNoThrow);
     if (!*alive || closed_) co_return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
-      continue;  // ICMP errors surfaced on the socket, truncation: keep serving
-    }
+    if (ec) co_return;  // closed
     std::shared_ptr<const runtime::RuntimeConfig> config = worker_.config();
-    if (!config) continue;
     // Listener stats of this port under the current config.
     stats::ListenerStats* ls = nullptr;
-    for (const auto& p : config->ports)
-      if (p.udp && p.port == key_.second && p.address == key_.first && !p.listeners.empty())
-        ls = config->worker(worker_.id()).listeners[p.listeners.front().statsIndex];
-    auto s = findOrCreate(client, config, ls);
-    if (!s) continue;
-    s->setDeadline(net::kUdpSessionIdleTimeout);
-    std::error_code sec;
-    s->upstream.send(asio::buffer(buf_.data(), n), 0, sec);  // non-blocking: drop on EAGAIN
-    if (!sec && s->stats) stats::inc(s->stats->bytesReceived, n);
+    if (config)
+      for (const auto& p : config->ports)
+        if (p.udp && p.port == key_.second && p.address == key_.first && !p.listeners.empty())
+          ls = config->worker(worker_.id()).listeners[p.listeners.front().statsIndex];
+    for (int turn = 0;; ++turn) {
+      if (turn == net::kUdpBatchesPerTurn) {
+        // Still more queued: let the loop serve other sockets, then go on without waiting
+        // (the socket is edge-triggered: no new edge comes for datagrams already queued).
+        turn = 0;
+        co_await asio::post(worker_.io(), asio::use_awaitable);
+        if (!*alive || closed_) co_return;
+      }
+      in_->prepareReceive(true);
+      int n = receiveBatch(socket_.native_handle(), in_->msgs, Batch::kN);
+      if (n <= 0) break;  // drained (EAGAIN); errors are not queued on an unconnected socket
+      if (config) relayBatch(n, config, ls);
+      if (closed_) co_return;
+      // A short batch means the queue was empty: an unconnected UDP socket reports no
+      // errors that could have cut it short, so wait for the next datagram's edge.
+      if (static_cast<unsigned>(n) < Batch::kN) break;
+    }
   }
+}
+
+void UdpListener::relayBatch(int n, const std::shared_ptr<const runtime::RuntimeConfig>& config,
+                             stats::ListenerStats* stats) {
+  Batch& b = *in_;
+  std::shared_ptr<Session> cur;  // session of the pending run in b.send
+  unsigned pending = 0;
+  auto flush = [&] {
+    if (!pending) return;
+    uint64_t bytes = sendBatch(cur->upstream.native_handle(), b.send, pending);
+    if (cur->stats && bytes) stats::inc(cur->stats->bytesReceived, bytes);
+    cur->setDeadline(net::kUdpSessionIdleTimeout);
+    pending = 0;
+  };
+  asio::ip::udp::endpoint client;
+  for (int i = 0; i < n; ++i) {
+    const msghdr& h = b.msgs[i].msg_hdr;
+    if (h.msg_flags & MSG_TRUNC) continue;  // larger than any UDP payload we relay
+    if (h.msg_namelen > client.capacity()) continue;
+    std::memcpy(client.data(), h.msg_name, h.msg_namelen);
+    client.resize(h.msg_namelen);
+    if (!cur || cur->removed || cur->client != client) {
+      // Send the previous run first: creating a session may evict the oldest one.
+      flush();
+      cur = findOrCreate(client, config, stats);
+      if (!cur) continue;  // no route / backend: dropped
+    }
+    b.sendIov[pending] = {b.slot(static_cast<unsigned>(i)), b.msgs[i].msg_len};
+    b.send[pending].msg_hdr = {};
+    b.send[pending].msg_hdr.msg_iov = &b.sendIov[pending];
+    b.send[pending].msg_hdr.msg_iovlen = 1;
+    ++pending;
+  }
+  if (cur && !cur->removed) flush();
 }
 
 asio::awaitable<void> UdpListener::upstreamLoop(std::shared_ptr<Session> s) {
   auto alive = alive_;
-  // Wait for readability, then drain into the listener's shared buffer: a waiting
-  // session holds no buffer of its own.
+  // Wait for readability, then drain into the listener's shared batch: a waiting session
+  // holds no buffer of its own.
   for (;;) {
     auto [ec] = co_await s->upstream.async_wait(asio::socket_base::wait_read, kNoThrow);
     if (!*alive || s->removed) co_return;
@@ -168,15 +280,37 @@ asio::awaitable<void> UdpListener::upstreamLoop(std::shared_ptr<Session> s) {
       remove(s);  // closed: idle timeout, eviction, listener gone
       co_return;
     }
-    for (;;) {
-      std::error_code rec;
-      size_t n = s->upstream.receive(asio::buffer(upBuf_), 0, rec);
-      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
-      if (rec) break;  // ICMP unreachable from a down backend: keep the session
+    for (int turn = 0;; ++turn) {
+      if (turn == net::kUdpBatchesPerTurn) {
+        turn = 0;
+        co_await asio::post(worker_.io(), asio::use_awaitable);
+        if (!*alive || s->removed) co_return;
+      }
+      Batch& b = *out_;
+      b.prepareReceive(false);
+      int n = receiveBatch(s->upstream.native_handle(), b.msgs, Batch::kN);
+      if (n < 0) {
+        // ICMP unreachable from a down backend surfaces once as an error (the session
+        // stays; the error is consumed); EAGAIN: drained. A connected socket may cut a
+        // batch short on such an error, so only EAGAIN ends the turn.
+        if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH) continue;
+        break;
+      }
+      if (n == 0) break;
+      unsigned m = 0;
+      for (int i = 0; i < n; ++i) {
+        if (b.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
+        b.sendIov[m] = {b.slot(static_cast<unsigned>(i)), b.msgs[i].msg_len};
+        b.send[m].msg_hdr = {};
+        b.send[m].msg_hdr.msg_name = s->client.data();
+        b.send[m].msg_hdr.msg_namelen = static_cast<socklen_t>(s->client.size());
+        b.send[m].msg_hdr.msg_iov = &b.sendIov[m];
+        b.send[m].msg_hdr.msg_iovlen = 1;
+        ++m;
+      }
       s->setDeadline(net::kUdpSessionIdleTimeout);
-      std::error_code sec;
-      socket_.send_to(asio::buffer(upBuf_.data(), n), s->client, 0, sec);
-      if (!sec && s->stats) stats::inc(s->stats->bytesSent, n);
+      uint64_t bytes = sendBatch(socket_.native_handle(), b.send, m);
+      if (s->stats && bytes) stats::inc(s->stats->bytesSent, bytes);
     }
   }
 }

@@ -1,6 +1,9 @@
 #include "runtime/worker.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +16,7 @@
 #include "http/h2/dispatch.h"
 #include "net/limits.h"
 #include "proxy/http_proxy.h"
+#include "proxy/plain_tcp_relay.h"
 #include "proxy/tcp_proxy.h"
 #include "proxy/udp_proxy.h"
 #include "tls/front_end.h"
@@ -42,6 +46,7 @@ Worker::~Worker() {
   stop();
   acceptors_.clear();
   udpListeners_.clear();
+  relayLoop_.reset();  // closes the relays while the timers and counters they use exist
   pools_.clear();
   h2Pools_.clear();
   io_.reset();  // destroys suspended coroutines while the members they use still exist
@@ -235,6 +240,15 @@ void Worker::install(std::shared_ptr<const RuntimeConfig> config) {
 
 asio::awaitable<void> Worker::acceptLoop(std::shared_ptr<Acceptor> a) {
   while (!a->closed) {
+    if (isPlainTcpPort(a->key)) {
+      if (co_await acceptPlainTcp(*a)) continue;
+      if (a->closed) break;
+      // EMFILE and friends: back off briefly instead of spinning.
+      asio::steady_timer t(*io_);
+      t.expires_after(std::chrono::milliseconds(50));
+      co_await t.async_wait(http::kNoThrow);
+      continue;
+    }
     auto [ec, socket] = co_await a->acceptor.async_accept(http::kNoThrow);
     if (a->closed) break;
     if (ec) {
@@ -247,6 +261,47 @@ asio::awaitable<void> Worker::acceptLoop(std::shared_ptr<Acceptor> a) {
     }
     onAccepted(std::move(socket), a->key);
   }
+}
+
+bool Worker::isPlainTcpPort(const PortKey& key) {
+  const CompiledPort* port = config_ ? config_->findPort(key.first, key.second) : nullptr;
+  if (!port || port->protocol != snapshot::Protocol::kTcp) return false;
+  if (!relayLoop_) relayLoop_ = std::make_unique<proxy::RelayLoop>(*this);
+  return relayLoop_->ok();  // without its epoll set, TCP ports use the Asio relay
+}
+
+// Waits for the listening socket, then takes what is queued (a bounded batch: the next
+// wait fires at once if more are left). False after an accept error (caller backs off).
+asio::awaitable<bool> Worker::acceptPlainTcp(Acceptor& a) {
+  auto [ec] = co_await a.acceptor.async_wait(asio::socket_base::wait_read, http::kNoThrow);
+  if (a.closed || ec) co_return false;
+  for (int i = 0; i < net::kAcceptBatch && !a.closed; ++i) {
+    int fd = ::accept4(a.acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      co_return errno == EAGAIN;
+    }
+    if (!isPlainTcpPort(a.key)) {
+      // The port changed protocol while we waited: serve this one the ordinary way.
+      std::error_code aec;
+      asio::ip::tcp::socket socket(*io_);
+      socket.assign(a.acceptor.local_endpoint(aec).protocol(), fd, aec);
+      if (aec) {
+        ::close(fd);
+        continue;
+      }
+      onAccepted(std::move(socket), a.key);
+      continue;
+    }
+    stats::inc(stats_.global().downstreamConnections);
+    if (connections_.size() >= maxConnections_) {
+      stats::inc(stats_.global().rejectedConnections);
+      ::close(fd);
+      continue;
+    }
+    relayLoop_->serve(fd, a.key);
+  }
+  co_return true;
 }
 
 void Worker::onAccepted(asio::ip::tcp::socket socket, const PortKey& key) {

@@ -32,6 +32,7 @@ class H2Pool;
 namespace archway::proxy {
 class HttpProxy;
 class UdpListener;
+class RelayLoop;
 }  // namespace archway::proxy
 
 namespace archway::runtime {
@@ -92,6 +93,9 @@ class Worker {
   asio::awaitable<void> acceptLoop(std::shared_ptr<Acceptor> acceptor);
   asio::awaitable<void> sweepLoop();
   void onAccepted(asio::ip::tcp::socket socket, const PortKey& key);
+  // Plain TCP ports: accept4 straight to non-blocking sockets for the relay loop.
+  bool isPlainTcpPort(const PortKey& key);
+  asio::awaitable<bool> acceptPlainTcp(Acceptor& acceptor);
 
   uint32_t id_;
   uint32_t maxConnections_;
@@ -107,6 +111,8 @@ class Worker {
   TimedList timers_;
   stats::WorkerStats stats_;
   std::unique_ptr<proxy::HttpProxy> proxy_;
+  // Plain TCP relays (proxy/plain_tcp_relay.h); created on the first TCP port.
+  std::unique_ptr<proxy::RelayLoop> relayLoop_;
   AccessLogBuffer accessLog_;
   std::unordered_map<std::string, std::unique_ptr<upstream::Pool>> pools_;
   std::unordered_map<std::string, std::unique_ptr<upstream::H2Pool>> h2Pools_;

@@ -1,0 +1,418 @@
+#include "proxy/plain_tcp_relay.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+
+#include "net/limits.h"
+
+namespace archway::proxy {
+
+namespace {
+
+// Events taken from the relay epoll set per epoll_wait, and rounds per loop turn.
+constexpr int kEventsPerWait = 128;
+constexpr int kRoundsPerTurn = 4;
+
+void setNoDelay(int fd) {
+  int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void closeFd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------- RelayLoop
+
+RelayLoop::RelayLoop(runtime::Worker& worker) : worker_(worker), waiter_(worker.io()) {
+  int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) {
+    spdlog::warn("tcp relay: epoll_create1 failed: {}", std::strerror(errno));
+    return;
+  }
+  std::error_code ec;
+  waiter_.assign(fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  epfd_ = fd;
+  arm();
+}
+
+RelayLoop::~RelayLoop() {
+  *alive_ = false;
+  std::vector<PlainTcpRelay*> all;
+  all.swap(live_);
+  for (auto* r : all) delete r;  // closes its sockets
+  retired_.clear();
+  std::error_code ec;
+  waiter_.close(ec);  // the epoll descriptor
+}
+
+bool RelayLoop::watch(int fd, PlainTcpRelay* relay, int side) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = reinterpret_cast<uintptr_t>(relay) | static_cast<uintptr_t>(side);
+  return ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void RelayLoop::arm() {
+  waiter_.async_wait(asio::posix::stream_descriptor::wait_read,
+                     [this, alive = alive_](std::error_code ec) {
+                       if (!*alive || ec) return;  // closed: the worker is going away
+                       onReady();
+                     });
+}
+
+void RelayLoop::onReady() {
+  epoll_event events[kEventsPerWait];
+  dispatching_ = true;
+  for (int round = 0; round < kRoundsPerTurn; ++round) {
+    int n = ::epoll_wait(epfd_, events, kEventsPerWait, 0);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      auto* relay = reinterpret_cast<PlainTcpRelay*>(events[i].data.u64 & ~uint64_t{1});
+      relay->onEvent(static_cast<int>(events[i].data.u64 & 1), events[i].events);
+    }
+    if (n < kEventsPerWait) break;
+  }
+  dispatching_ = false;
+  reap();
+  // Re-arming re-reads the set's readiness, so events left for the next turn fire at once.
+  arm();
+}
+
+void RelayLoop::serve(int fd, const runtime::PortKey& key) {
+  const auto& config = worker_.config();
+  const runtime::CompiledPort* port = config ? config->findPort(key.first, key.second) : nullptr;
+  if (!port || !port->l4 || port->listeners.empty()) {
+    ::close(fd);
+    return;
+  }
+  // TCP listeners are distinct by port: one listener, its first (oldest) route serves.
+  stats::ListenerStats* ls =
+      config->worker(worker_.id()).listeners[port->listeners.front().statsIndex];
+  const L4RouteSet* route = port->l4->route(0, {}, false);
+  setNoDelay(fd);
+  auto* relay = new PlainTcpRelay(*this, fd, key, ls, config, route);
+  relay->liveIndex_ = live_.size();
+  live_.push_back(relay);
+  relay->start();
+}
+
+void RelayLoop::retire(PlainTcpRelay* relay) {
+  retired_.push_back(relay);
+  if (dispatching_ || reapPosted_) return;  // reaped after the batch / by the posted reap
+  reapPosted_ = true;
+  asio::post(worker_.io(), [this, alive = alive_] {
+    if (!*alive) return;
+    reapPosted_ = false;
+    reap();
+  });
+}
+
+void RelayLoop::reap() {
+  std::vector<PlainTcpRelay*> dead;
+  dead.swap(retired_);
+  for (auto* r : dead) {
+    size_t i = r->liveIndex_;
+    live_[i] = live_.back();
+    live_[i]->liveIndex_ = i;
+    live_.pop_back();
+    delete r;
+  }
+}
+
+// ---------------------------------------------------------------------- PlainTcpRelay
+
+PlainTcpRelay::PlainTcpRelay(RelayLoop& loop, int downFd, runtime::PortKey key,
+                             stats::ListenerStats* stats,
+                             std::shared_ptr<const runtime::RuntimeConfig> config,
+                             const L4RouteSet* route)
+    : loop_(loop), key_(std::move(key)), stats_(stats), config_(std::move(config)), route_(route) {
+  side_[kDown].fd = downFd;
+  link(&loop_.worker_.timers());
+  loop_.worker_.addConnection(this);
+  if (stats_) {
+    stats::inc(stats_->connections);
+    stats::inc(stats_->activeConnections);
+  }
+}
+
+PlainTcpRelay::~PlainTcpRelay() {
+  for (auto& s : side_) closeFd(s.fd);
+  for (auto& d : dir_) {
+    closeFd(d.pipeRead);
+    closeFd(d.pipeWrite);
+  }
+  if (stats_) stats::dec(stats_->activeConnections);
+  loop_.worker_.removeConnection(this);
+}
+
+void PlainTcpRelay::start() {
+  if (!loop_.watch(side_[kDown].fd, this, kDown)) {
+    closeAll();
+    return;
+  }
+  if (!route_ || !connectNext()) {
+    if (stats_) stats::inc(stats_->noRoute);
+    closeAll();  // the client connection closes
+  }
+}
+
+bool PlainTcpRelay::connectNext() {
+  runtime::Worker& worker = loop_.worker_;
+  while (attempts_ < net::kL4ConnectAttempts) {
+    ++attempts_;
+    const snapshot::Backend* backend = pickBackend(*route_, worker.random());
+    if (!backend || backend->endpoints.empty()) return false;
+    const auto& ep = backend->endpoints[worker.random() % backend->endpoints.size()];
+    std::error_code ec;
+    auto address = asio::ip::make_address(ep.address, ec);
+    if (ec) continue;
+    asio::ip::tcp::endpoint target(address, ep.port);
+    int fd = ::socket(target.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                      IPPROTO_TCP);
+    if (fd < 0) return false;  // out of descriptors
+    setNoDelay(fd);
+    int rc = ::connect(fd, target.data(), static_cast<socklen_t>(target.size()));
+    // Watched only once the connect is under way: an unconnected socket polls as hung up.
+    if ((rc == 0 || errno == EINPROGRESS) && loop_.watch(fd, this, kUp)) {
+      side_[kUp] = Side{};
+      side_[kUp].fd = fd;
+      connecting_ = true;
+      setDeadline(net::kUpstreamConnectTimeout);
+      return true;
+    }
+    spdlog::debug("tcp relay: connect to {}:{} failed: {}", ep.address, ep.port,
+                  std::strerror(errno));
+    ::close(fd);
+  }
+  return false;
+}
+
+void PlainTcpRelay::connectFailed() {
+  connecting_ = false;
+  clearDeadline();
+  if (spdlog::should_log(spdlog::level::debug)) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    (void)::getsockopt(side_[kUp].fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    spdlog::debug("tcp relay: connect failed: {}", err ? std::strerror(err) : "timed out");
+  }
+  closeFd(side_[kUp].fd);
+  if (!connectNext()) {
+    if (stats_) stats::inc(stats_->noRoute);
+    closeAll();
+  }
+}
+
+void PlainTcpRelay::onDeadline() {
+  if (done_) return;
+  if (connecting_) {
+    connectFailed();  // the next endpoint may be tried
+    return;
+  }
+  abort();  // idle
+}
+
+void PlainTcpRelay::onEvent(int side, uint32_t events) {
+  if (done_) return;  // retired earlier in this batch
+  Side& s = side_[side];
+  if (side == kUp && connecting_) {
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      connectFailed();
+      return;
+    }
+    if (!(events & EPOLLOUT)) return;
+    connecting_ = false;
+    setDeadline(net::kTcpIdleTimeout);
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) s.readable = true;  // a read reports errors
+  if (events & EPOLLRDHUP) s.peerClosed = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
+  progress();
+}
+
+void PlainTcpRelay::progress() {
+  if (done_ || connecting_) return;
+  if (!pump(kDown)) return;
+  pump(kUp);
+}
+
+bool PlainTcpRelay::pump(int d) {
+  Side& from = side_[d];
+  Side& to = side_[1 - d];
+  Direction& dr = dir_[d];
+  stats::Counter* bytes =
+      stats_ ? (d == kDown ? &stats_->bytesReceived : &stats_->bytesSent) : nullptr;
+  if (dr.pipeRead >= 0) return pumpSplice(d);
+  for (;;) {
+    if (dr.off < dr.len) {
+      if (!to.writable) return true;
+      ssize_t n = ::send(to.fd, dr.buf.get() + dr.off, dr.len - dr.off, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          to.writable = false;
+          return true;
+        }
+        abort();
+        return false;
+      }
+      dr.off += static_cast<size_t>(n);
+      if (bytes) stats::inc(*bytes, static_cast<uint64_t>(n));
+      setDeadline(net::kTcpIdleTimeout);
+      if (dr.off < dr.len) {
+        to.writable = false;  // the send buffer is full: its edge comes when it drains
+        return true;
+      }
+      bool bulk = dr.len == net::kL4BufferBytes;
+      dr.off = dr.len = 0;
+      if (bulk) {
+        // A full buffer means bulk traffic: from here the kernel moves the bytes.
+        int fds[2];
+        if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+          abort();  // out of descriptors: drop this stream rather than copy half of it
+          return false;
+        }
+        dr.pipeRead = fds[0];
+        dr.pipeWrite = fds[1];
+        // Best effort: a larger pipe moves more per splice call.
+        (void)::fcntl(dr.pipeWrite, F_SETPIPE_SZ, static_cast<int>(net::kSplicePipeBytes));
+        dr.buf.reset();
+        return pumpSplice(d);
+      }
+    }
+    if (dr.ended) return true;
+    if (!from.readable) {
+      // Drained, and the peer's FIN is next: the direction ends without another read.
+      if (from.peerClosed) {
+        endDirection(d);
+        return !done_;
+      }
+      return true;
+    }
+    if (!dr.buf) dr.buf = std::make_unique_for_overwrite<char[]>(net::kL4BufferBytes);
+    ssize_t n = ::recv(from.fd, dr.buf.get(), net::kL4BufferBytes, 0);
+    if (n > 0) {
+      dr.off = 0;
+      dr.len = static_cast<size_t>(n);
+      // Edge-triggered: a short read emptied the socket; new bytes bring a new edge.
+      if (dr.len < net::kL4BufferBytes) from.readable = false;
+      continue;
+    }
+    if (n == 0) {
+      endDirection(d);
+      return !done_;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      from.readable = false;
+      return true;
+    }
+    abort();  // reset
+    return false;
+  }
+}
+
+bool PlainTcpRelay::pumpSplice(int d) {
+  Side& from = side_[d];
+  Side& to = side_[1 - d];
+  Direction& dr = dir_[d];
+  stats::Counter* bytes =
+      stats_ ? (d == kDown ? &stats_->bytesReceived : &stats_->bytesSent) : nullptr;
+  for (;;) {
+    if (dr.inPipe > 0) {
+      if (!to.writable) return true;
+      ssize_t m = ::splice(dr.pipeRead, nullptr, to.fd, nullptr, dr.inPipe,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (m < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          to.writable = false;
+          return true;
+        }
+        abort();
+        return false;
+      }
+      dr.inPipe -= static_cast<size_t>(m);
+      if (bytes) stats::inc(*bytes, static_cast<uint64_t>(m));
+      setDeadline(net::kTcpIdleTimeout);
+      continue;
+    }
+    if (dr.ended) return true;
+    if (!from.readable) {
+      if (from.peerClosed) {
+        endDirection(d);
+        return !done_;
+      }
+      return true;
+    }
+    // The pipe is empty here, so EAGAIN means the socket has nothing to read.
+    ssize_t n = ::splice(from.fd, nullptr, dr.pipeWrite, nullptr, net::kSplicePipeBytes,
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      dr.inPipe = static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) {
+      endDirection(d);
+      return !done_;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      from.readable = false;
+      return true;
+    }
+    abort();
+    return false;
+  }
+}
+
+void PlainTcpRelay::endDirection(int d) {
+  Direction& dr = dir_[d];
+  dr.ended = true;
+  dr.buf.reset();
+  closeFd(dr.pipeRead);
+  closeFd(dr.pipeWrite);
+  // Both ways ended: close(2) sends this FIN (every byte was written, nothing is unread).
+  if (dir_[1 - d].ended) {
+    closeAll();
+    return;
+  }
+  (void)::shutdown(side_[1 - d].fd, SHUT_WR);  // half-close: the other way stays open
+}
+
+void PlainTcpRelay::abort() { closeAll(); }
+
+void PlainTcpRelay::closeAll() {
+  if (done_) return;
+  done_ = true;
+  connecting_ = false;
+  clearDeadline();
+  for (auto& s : side_) closeFd(s.fd);
+  for (auto& dr : dir_) {
+    dr.buf.reset();
+    closeFd(dr.pipeRead);
+    closeFd(dr.pipeWrite);
+  }
+  loop_.retire(this);
+}
+
+}  // namespace archway::proxy

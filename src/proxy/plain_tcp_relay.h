@@ -1,0 +1,129 @@
+// The plain TCP relay (TCPRoute): the connection-rate path. It runs on raw non-blocking
+// sockets in the worker's own event loop, through a small epoll set of its own whose
+// descriptor the worker's Asio loop waits on (one extra wait per loop turn, shared by
+// every relay of the worker). What this saves against an Asio socket pair, per
+// connection: accept4/socket with SOCK_NONBLOCK instead of ioctl(FIONBIO) twice, one
+// epoll_ctl per socket (registered once, edge-triggered, for reading and writing) instead
+// of add + modify + delete, no poll() in the connect completion, no read that is bound to
+// fail (a short read means the socket is drained; a peer's FIN seen by epoll ends the
+// direction without one more read), and no shutdown(2) when close(2) ends the last
+// direction anyway.
+//
+// Behaviour is the same as TcpRelay's (tcp_proxy.h): connect to a weighted backend of the
+// route (connect timeout, net::kL4ConnectAttempts endpoints tried), copy both ways with
+// half-close kept, a reset or the idle timeout closes both, bulk directions move by
+// splice(2), bytes counted per listener. TLS ports (passthrough and terminate) keep
+// TcpRelay: they need Asio's TLS streams.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <asio/posix/stream_descriptor.hpp>
+
+#include "proxy/l4.h"
+#include "runtime/config.h"
+#include "runtime/timed.h"
+#include "runtime/worker.h"
+
+namespace archway::proxy {
+
+class PlainTcpRelay;
+
+// One per worker, created on its first plain TCP connection.
+class RelayLoop {
+ public:
+  explicit RelayLoop(runtime::Worker& worker);
+  ~RelayLoop();  // closes every relay still open (worker shutdown)
+  RelayLoop(const RelayLoop&) = delete;
+  RelayLoop& operator=(const RelayLoop&) = delete;
+
+  bool ok() const { return epfd_ >= 0; }
+  // Serves an accepted, non-blocking client socket of a TCP port; takes `fd`.
+  void serve(int fd, const runtime::PortKey& key);
+
+ private:
+  friend class PlainTcpRelay;
+  // Watches `fd` (edge-triggered, readable and writable) for side `side` of `relay`.
+  bool watch(int fd, PlainTcpRelay* relay, int side);
+  // The relay is done: destroyed once no event of the current batch can refer to it.
+  void retire(PlainTcpRelay* relay);
+  void arm();
+  void onReady();
+  void reap();
+
+  runtime::Worker& worker_;
+  int epfd_ = -1;
+  asio::posix::stream_descriptor waiter_;
+  std::vector<PlainTcpRelay*> live_;  // every relay not yet destroyed (index in the relay)
+  std::vector<PlainTcpRelay*> retired_;
+  bool dispatching_ = false;
+  bool reapPosted_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+class PlainTcpRelay : public runtime::Timed, public runtime::DownstreamConnection {
+ public:
+  PlainTcpRelay(RelayLoop& loop, int downFd, runtime::PortKey key, stats::ListenerStats* stats,
+                std::shared_ptr<const runtime::RuntimeConfig> config, const L4RouteSet* route);
+  ~PlainTcpRelay() override;
+
+  void start();
+  void onEvent(int side, uint32_t events);
+  void drain() override {}  // like TcpRelay: L4 streams end with their peers or a timeout
+  const runtime::PortKey& portKey() const override { return key_; }
+
+ protected:
+  void onDeadline() override;
+
+ private:
+  friend class RelayLoop;
+  static constexpr int kDown = 0;
+  static constexpr int kUp = 1;
+  struct Side {
+    int fd = -1;
+    bool readable = false;
+    bool writable = false;
+    bool peerClosed = false;  // EPOLLRDHUP: the peer's FIN is queued behind its data
+  };
+  // Bytes moving from side `from` to the other side.
+  struct Direction {
+    std::unique_ptr<char[]> buf;
+    size_t off = 0;
+    size_t len = 0;
+    int pipeRead = -1;  // splice mode: bytes pass through this pipe
+    int pipeWrite = -1;
+    size_t inPipe = 0;
+    bool ended = false;  // the FIN was passed on (or the relay finishes)
+  };
+
+  // Connects to the next endpoint; false when none is left (the relay is then retired).
+  bool connectNext();
+  void connectFailed();
+  void progress();
+  // Moves what it can in direction `d`; false when the relay was aborted.
+  bool pump(int d);
+  bool pumpSplice(int d);
+  // Direction `d` reached its end: pass the FIN on, or close everything when it was the
+  // last direction.
+  void endDirection(int d);
+  void abort();
+  void closeAll();
+
+  RelayLoop& loop_;
+  runtime::PortKey key_;
+  stats::ListenerStats* stats_;
+  std::shared_ptr<const runtime::RuntimeConfig> config_;  // keeps route_ alive
+  const L4RouteSet* route_;
+  Side side_[2];
+  Direction dir_[2];
+  int attempts_ = 0;
+  bool connecting_ = false;
+  bool done_ = false;
+  size_t liveIndex_ = 0;
+};
+
+}  // namespace archway::proxy

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""TCPRoute relay edge cases, end to end with real TCP peers: the backend ends its
+direction first (the client sees the FIN, its own bytes still reach the backend), a client
+reset closes the backend connection, a client that closes before sending anything, a
+refused endpoint beside a live one (the relay tries the next endpoint: most connections
+succeed, none hangs), many short connections at once (the connection-rate path) with
+counters matching, and a graceful stop with relays still open.
+Run: /usr/bin/python3 tests/integration/test_tcp_relay_edges.py"""
+
+import os
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+import unittest
+
+from l4_common import (BIN, GATEWAY_CLASS, TIMEOUT, Archway, StreamEcho, free_port, recv_all,
+                       recv_until, service_yaml, wait_until)
+
+
+class FinFirstServer:
+    """Sends "X", ends its direction at once (FIN), then counts what the client sends
+    until the client's FIN, and records the count."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.counts = []
+        self.closed = []  # per connection: how it ended ("eof" or "reset")
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(TIMEOUT)
+        try:
+            c.sendall(b"X")
+            c.shutdown(socket.SHUT_WR)
+            n = 0
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    self.closed.append("eof")
+                    break
+                n += len(data)
+            self.counts.append(n)
+        except ConnectionResetError:
+            self.closed.append("reset")
+        except OSError:
+            self.closed.append("error")
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+class HoldServer:
+    """Accepts and reads until the peer ends (EOF or reset); records how long it held."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.ended = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(TIMEOUT * 3)
+        try:
+            while c.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            self.ended += 1
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def gateway(ports):
+    listeners = "".join(f"""
+  - {{name: tcp-{i}, protocol: TCP, port: {p}, allowedRoutes: {{kinds: [{{kind: TCPRoute}}]}}}}"""
+                        for i, p in enumerate(ports))
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  gatewayClassName: archway
+  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
+  listeners:{listeners}
+---
+"""
+
+
+def tcp_route(name, section, backends):
+    refs = ", ".join(f"{{name: {b}, port: {p}, weight: {w}}}" for b, p, w in backends)
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {{name: {name}, namespace: default}}
+spec:
+  parentRefs: [{{name: gw, sectionName: {section}}}]
+  rules: [{{backendRefs: [{refs}]}}]
+---
+"""
+
+
+class TcpRelayEdgesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(BIN):
+            raise unittest.SkipTest(f"{BIN} not built")
+        cls.dir = tempfile.mkdtemp()
+        cls.fin = FinFirstServer()
+        cls.hold = HoldServer()
+        cls.echo = StreamEcho("echo")
+        cls.down_port = free_port()  # nothing listens there
+        cls.ports = [free_port() for _ in range(4)]
+        with open(os.path.join(cls.dir, "all.yaml"), "w") as f:
+            f.write(GATEWAY_CLASS)
+            f.write(service_yaml("fin", cls.fin.port))
+            f.write(service_yaml("hold", cls.hold.port))
+            f.write(service_yaml("echo", cls.echo.port))
+            f.write(service_yaml("down", cls.down_port))
+            f.write(gateway(cls.ports))
+            f.write(tcp_route("fin", "tcp-0", [("fin", cls.fin.port, 1)]))
+            f.write(tcp_route("hold", "tcp-1", [("hold", cls.hold.port, 1)]))
+            f.write(tcp_route("half-down", "tcp-2", [("down", cls.down_port, 1),
+                                                     ("echo", cls.echo.port, 1)]))
+            f.write(tcp_route("echo", "tcp-3", [("echo", cls.echo.port, 1)]))
+        cls.gw = Archway(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        failure = cls.gw.unclean_stop()
+        for b in (cls.fin, cls.hold, cls.echo):
+            b.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        if failure:
+            raise AssertionError(failure)
+
+    def connect(self, port):
+        return socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+
+    def test_backend_ends_first(self):
+        # The backend's FIN reaches the client (EOF after "X") while the client's direction
+        # stays open: everything it sends afterwards still reaches the backend.
+        before = len(self.fin.counts)
+        s = self.connect(self.ports[0])
+        try:
+            self.assertEqual(recv_all(s), b"X")
+            payload = os.urandom(300000)
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            self.assertTrue(wait_until(lambda: len(self.fin.counts) > before))
+            self.assertEqual(self.fin.counts[before], len(payload))
+        finally:
+            s.close()
+
+    def test_client_reset_closes_backend(self):
+        before = self.hold.ended
+        s = self.connect(self.ports[1])
+        s.sendall(b"hello")
+        self.assertTrue(wait_until(lambda: self.hold.accepted > before))
+        # SO_LINGER 0: close() sends a reset instead of a FIN.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        self.assertTrue(wait_until(lambda: self.hold.ended > before))
+
+    def test_client_gone_before_sending(self):
+        # Connect and close at once, many times: each backend connection ends too.
+        before_end = self.hold.ended
+        for _ in range(20):
+            self.connect(self.ports[1]).close()
+        self.assertTrue(wait_until(lambda: self.hold.ended >= before_end + 20))
+        # Still serving.
+        s = self.connect(self.ports[3])
+        self.assertEqual(recv_until(s, b"\n"), b"HELLO echo\n")
+        s.close()
+
+    def test_refused_endpoint_is_skipped(self):
+        # Half the weight points at a port nothing listens on. The relay tries other
+        # endpoints after a refused connect (up to three picks), so nearly every connection
+        # reaches the echo server (7/8 on average; without retries it would be 1/2), and a
+        # connection that finds no live endpoint is closed, never left hanging.
+        served = 0
+        for _ in range(40):
+            s = self.connect(self.ports[2])
+            try:
+                got = recv_until(s, b"\n")
+            except ConnectionResetError:
+                got = b""
+            if got == b"HELLO echo\n":
+                served += 1
+                s.sendall(b"ping")
+                self.assertEqual(recv_until(s, b"ping"), b"ping")
+            else:
+                self.assertEqual(got, b"")  # closed without bytes
+            s.close()
+        self.assertGreaterEqual(served, 26)
+
+    def test_many_short_connections(self):
+        # The connection-rate path: 200 short connections, 50 at a time, each a full
+        # exchange with half-close; the listener counters see every one.
+        before = self.gw.metric("archway_listener_connections_total", listener="tcp-3")
+        errors = []
+
+        def worker():
+            for _ in range(4):
+                try:
+                    s = self.connect(self.ports[3])
+                    if recv_until(s, b"\n") != b"HELLO echo\n":
+                        errors.append("greeting")
+                    s.sendall(b"abc")
+                    s.shutdown(socket.SHUT_WR)
+                    if recv_all(s) != b"abcBYE 3\n":
+                        errors.append("echo")
+                    s.close()
+                except OSError as e:
+                    errors.append(str(e))
+
+        threads = [threading.Thread(target=worker) for _ in range(50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertTrue(wait_until(lambda: self.gw.metric(
+            "archway_listener_connections_total", listener="tcp-3") >= before + 200))
+        self.assertTrue(wait_until(lambda: self.gw.metric(
+            "archway_listener_active_connections", listener="tcp-3") == 0))
+
+    def test_zz_stop_with_open_relays(self):
+        # Open relays (one mid-exchange, one waiting on its backend) neither keep a stop
+        # from finishing nor make it crash; the clients see their connections end.
+        s = self.connect(self.ports[3])
+        self.assertEqual(recv_until(s, b"\n"), b"HELLO echo\n")
+        held = self.hold.accepted
+        s2 = self.connect(self.ports[1])
+        s2.sendall(b"x")
+        self.assertTrue(wait_until(lambda: self.hold.accepted > held))
+        failure = self.gw.unclean_stop()
+        self.assertFalse(failure, failure)
+        s.settimeout(TIMEOUT)
+        try:
+            self.assertEqual(recv_all(s), b"")
+        except ConnectionResetError:
+            pass
+        s.close()
+        s2.close()
+        type(self).gw = Archway(self.dir)  # tearDownClass stops it
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
