@@ -69,6 +69,9 @@ inline std::string parseRequests(std::string_view in, size_t step) {
         check(h.name != "host" && h.name != "transfer-encoding" && h.name != "connection" &&
               h.name != "content-length" && h.name != "upgrade");
         for (char c : h.name) check(!(c >= 'A' && c <= 'Z'));
+        // A value goes upstream as one line: no line break, no NUL (an obs-fold must have
+        // been refused, not joined).
+        for (char c : h.value) check(c != '\r' && c != '\n' && c != '\0');
       }
       body += parser.body();
       parser.body().clear();

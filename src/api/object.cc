@@ -1,5 +1,7 @@
 #include "api/object.h"
 
+#include <atomic>
+
 namespace archway::api {
 
 std::string SourceLocation::format() const {
@@ -53,7 +55,12 @@ SourceLocation Object::locationOf(std::string_view fieldPath) const {
   return location;
 }
 
+namespace {
+std::atomic<uint64_t> nextRevision{1};
+}  // namespace
+
 void Store::put(Object object) {
+  object.revision = nextRevision.fetch_add(1, std::memory_order_relaxed);
   ObjectKey key = keyOf(object);
   auto it = objects_.find(key);
   if (it != objects_.end()) {
@@ -74,10 +81,11 @@ const Object* Store::find(std::string_view kind, std::string_view ns, std::strin
 }
 
 std::vector<const Object*> Store::ofKind(std::string_view kind) const {
+  // Keys sort by kind first: the objects of one kind are one contiguous range.
   std::vector<const Object*> out;
-  for (const auto& [key, object] : objects_) {
-    if (key.kind == kind) out.push_back(&object);
-  }
+  for (auto it = objects_.lower_bound(ObjectKey{std::string(kind), {}, {}});
+       it != objects_.end() && it->first.kind == kind; ++it)
+    out.push_back(&it->second);
   return out;
 }
 

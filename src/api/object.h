@@ -63,6 +63,10 @@ struct Object {
   // Set on a valid object kept serving in place of a newer, invalid version of it; the
   // translator reports it in the object's status (docs/architecture.md, "last good").
   std::optional<RejectedChange> rejectedChange;
+  // Set by Store::put from a process-wide counter: two objects with the same non-zero
+  // revision have the same content (copies of one put), so a translation can reuse what it
+  // derived from an object whose revision did not change. 0: never put in a store.
+  uint64_t revision = 0;
 
   std::string group() const;    // "" for the core group
   std::string version() const;  // "v1"
@@ -87,7 +91,7 @@ inline ObjectKey keyOf(const Object& o) { return {o.kind, o.ns, o.name}; }
 // Every object the sources currently hold. Immutable once handed to the translator.
 class Store {
  public:
-  // Adds or replaces (same kind/namespace/name) an object.
+  // Adds or replaces (same kind/namespace/name) an object; gives it a new revision.
   void put(Object object);
   bool erase(const ObjectKey& key);
 

@@ -204,12 +204,14 @@ int runServe(const RunOptions& options) {
   if (const char* podIp = std::getenv("POD_IP"); options.kubernetes && podIp && *podIp)
     topts.defaultAddress = podIp;
   uint64_t version = 0;
+  // Successive stores of the one source: routes that did not change are not translated again.
+  translate::Translator translator;
   auto translateAndPublish = [&](const api::Store& store,
                                  bool renderNow) -> std::optional<translate::TranslateResult> {
     auto start = std::chrono::steady_clock::now();
     translate::TranslateOptions translateOptions = topts;
     translateOptions.computeStatuses = renderNow;
-    translate::TranslateResult result = translate::translate(store, translateOptions);
+    translate::TranslateResult result = translator.translate(store, translateOptions);
     for (const auto& d : result.diagnostics) spdlog::warn("{}", d.format());
     if (!result.snapshot) {
       spdlog::error("translation produced no snapshot; keeping the previous one");
@@ -222,12 +224,18 @@ int runServe(const RunOptions& options) {
       statusStale = false;
     }
     auto translated = std::chrono::steady_clock::now();
-    server.publish(std::move(snap));
+    // The previous configuration is freed here, once the workers have moved off it.
+    if (auto retired = server.publish(std::move(snap))) {
+      auto timer = std::make_shared<asio::steady_timer>(control, std::chrono::milliseconds(50));
+      timer->async_wait(
+          [timer, retired = std::move(retired)](std::error_code) mutable { retired.reset(); });
+    }
     auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    const auto& c = translator.counters();
     spdlog::info(
-        "published configuration version {} ({} objects; translated in {:.1f} ms, compiled and "
-        "published in {:.1f} ms)",
-        version, store.size(), ms(translated - start),
+        "published configuration version {} ({} objects; translated in {:.1f} ms, {} routes "
+        "translated and {} reused so far; compiled and published in {:.1f} ms)",
+        version, store.size(), ms(translated - start), c.routesTranslated, c.routesReused,
         ms(std::chrono::steady_clock::now() - translated));
     return result;
   };

@@ -17,7 +17,7 @@ void Server::start() {
   for (auto& w : workers_) w->start();
 }
 
-void Server::publish(std::shared_ptr<const snapshot::Snapshot> snapshot) {
+std::shared_ptr<const void> Server::publish(std::shared_ptr<const snapshot::Snapshot> snapshot) {
   std::vector<stats::WorkerStats*> ws;
   for (auto& w : workers_) ws.push_back(&w->stats());
   auto config = RuntimeConfig::compile(snapshot, ws);
@@ -36,6 +36,9 @@ void Server::publish(std::shared_ptr<const snapshot::Snapshot> snapshot) {
     }
     w->publish(config, std::move(done));
   }
+  std::shared_ptr<const void> previous = std::move(currentConfig_);
+  currentConfig_ = std::move(config);
+  return previous;
 }
 
 std::string Server::metrics() const {

@@ -86,12 +86,82 @@ struct BackendResolution {
   int port = 0;
 };
 
+struct RouteRecord;
+
 // A route attached to a listener, kept for the snapshot builder.
 struct Attachment {
   const api::Object* route = nullptr;
   ListenerInfo* listener = nullptr;
   // Effective hostnames on that listener (route ∩ listener); empty = listener's own.
   std::vector<std::string> hostnames;
+  // With a Translator: the route's record and this attachment's index in it.
+  RouteRecord* record = nullptr;
+  size_t index = 0;
+  uint32_t routeRank = 0;  // the route's position in olderThan order
+};
+
+// Sort key of one HTTP route entry (snapshot builder; precedence order in snapshot.h).
+struct EntryKey {
+  int hostClass = 0;  // 0 exact, 1 wildcard, 2 none
+  size_t hostLen = 0;
+  bool grpc = false;
+  int pathClass = 0;  // 0 Exact, 1 Regex, 2 Prefix
+  size_t pathLen = 0;
+  size_t grpcService = 0, grpcMethod = 0;
+  bool method = false;
+  size_t headers = 0, queries = 0;
+  uint32_t routeRank = 0;  // Attachment::routeRank: older routes first
+  size_t rule = 0, match = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// What Translator keeps between translations (translator.h). Everything a route step and
+// the snapshot builder derive from one route is a function of that route and of the
+// "context" (every object that is not a route, the options, and the Gateway/listener state
+// derived from them): while the context is unchanged, a route whose revision did not change
+// replays its record instead of being translated again. Any change of context drops every
+// record. Routes do not depend on each other in these steps; what is global (precedence
+// order, attachedRoutes, serviceUsers) is recomputed from the records on every translation.
+
+// One Builder::backend() call of a recorded attachment, in call order.
+struct BackendCall {
+  std::string id;
+  bool udp = false, tcp = false;
+  std::shared_ptr<const snapshot::Backend> backend;
+};
+
+struct RouteRecord {
+  std::set<size_t> invalidRules;
+  std::vector<api::Diagnostic> diagnostics;
+  struct Attached {
+    uint32_t listener = 0;  // index in Context::allListeners
+    std::vector<std::string> hostnames;
+  };
+  std::vector<Attached> attachments;
+  std::vector<std::pair<std::string, uint32_t>> serviceUsers;  // "ns/name" -> gateway index
+  std::optional<api::Json> status;
+  // The snapshot builder's output for each attachment (same order), once built.
+  struct Built {
+    bool done = false;
+    std::vector<std::pair<EntryKey, snapshot::HttpRouteEntry>> http;
+    std::vector<snapshot::L4Route> l4;
+    std::vector<BackendCall> backends;
+  };
+  bool buildable = true;  // false: the builder output reads objects that may be routes
+  std::vector<Built> built;
+};
+
+struct TranslationCache {
+  // The context the records were made in: every non-route object (key, revision) in store
+  // order, and a digest of options and derived Gateway/listener state.
+  std::vector<std::pair<api::ObjectKey, uint64_t>> objects;
+  std::string derived;
+  // Records by route revision.
+  std::unordered_map<uint64_t, RouteRecord> routes;
+  std::unordered_map<uint64_t, RouteRecord> next;  // this translation's, replaces `routes`
+  // Backends by (id, udp, tcp): a function of those and of the context.
+  std::map<std::tuple<std::string, bool, bool>, std::shared_ptr<const snapshot::Backend>> backends;
+  Translator::Counters counters;
 };
 
 struct Context {
@@ -115,6 +185,12 @@ struct Context {
   // resolveBackendRef() results by backendRef node (each node belongs to one route; the
   // routes step and the snapshot builder resolve every ref several times).
   std::unordered_map<const api::Json*, BackendResolution> resolvedRefs;
+  // Set by Translator (null for translate()).
+  TranslationCache* cache = nullptr;
+  // Every listener (Gateways' in order, then ListenerSets') and every Gateway, by index:
+  // how records name them.
+  std::vector<ListenerInfo*> allListeners;
+  std::unordered_map<const void*, uint32_t> indexOf;  // listener or Gateway -> its index
 
   void diag(const api::Object& o, std::string_view field, const std::string& message);
 };

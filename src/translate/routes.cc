@@ -204,9 +204,9 @@ std::vector<std::string> routeHostnames(const api::Object& route) {
 }  // namespace
 
 bool isRouteKind(const api::Object& o) {
-  if (o.group() != kGatewayGroup) return false;
   for (const char* k : kRouteKinds)
-    if (o.kind == k) return true;
+    if (o.kind == k)
+      return std::string_view(o.apiVersion).starts_with("gateway.networking.k8s.io/");
   return false;
 }
 
@@ -275,14 +275,17 @@ BackendResolution resolveBackendRef(Context& ctx, const api::Object& route, cons
   return it->second;
 }
 
-void processRoutes(Context& ctx) {
-  std::vector<const api::Object*> routes;
-  for (const char* kind : kRouteKinds)
-    for (const api::Object* o : ctx.store.ofKind(kind))
-      if (isRouteKind(*o)) routes.push_back(o);
-  std::sort(routes.begin(), routes.end(), olderThan);
+namespace {
 
-  for (const api::Object* route : routes) {
+uint32_t listenerIndex(const Context& ctx, const ListenerInfo* l) { return ctx.indexOf.at(l); }
+uint32_t gatewayIndex(const Context& ctx, const GatewayInfo* gw) { return ctx.indexOf.at(gw); }
+
+// Translates one route: its rules, references and parents. Everything it adds to the
+// context is also written to `rec` when given (Translator replays it next time).
+void translateRoute(Context& ctx, const api::Object* route, uint32_t rank, RouteRecord* rec) {
+  const size_t firstDiagnostic = ctx.result.diagnostics.size();
+  const size_t firstAttachment = ctx.attachments.size();
+  [&] {
     const api::Json& spec = route->spec();
     const api::Json& parentRefs = arr(spec, "parentRefs");
     api::ObjectKey key = api::keyOf(*route);
@@ -399,7 +402,10 @@ void processRoutes(Context& ctx) {
         // Services this Gateway routes to (BackendTLSPolicy ancestors).
         for (const api::Json* ref : allBackendRefs(*route)) {
           BackendResolution r = resolveBackendRef(ctx, *route, *ref);
-          if (r.service) ctx.serviceUsers[r.service->ns + "/" + r.service->name].insert(gw);
+          if (!r.service) continue;
+          std::string user = r.service->ns + "/" + r.service->name;
+          ctx.serviceUsers[user].insert(gw);
+          if (rec) rec->serviceUsers.emplace_back(std::move(user), gatewayIndex(ctx, gw));
         }
       }
       if (!accepted.status)
@@ -418,7 +424,7 @@ void processRoutes(Context& ctx) {
                             {"controllerName", ctx.options.controllerName},
                             {"conditions", conditionsJson(conds, route->generation)}});
     }
-    if (!anyOurs || !ctx.options.computeStatuses) continue;
+    if (!anyOurs || !ctx.options.computeStatuses) return;
     // Keep entries written by other controllers; ours replace our previous ones.
     api::Json parents = api::Json::array();
     if (auto st = route->body.find("status"); st != route->body.end() && st->is_object())
@@ -426,6 +432,102 @@ void processRoutes(Context& ctx) {
         if (str(p, "controllerName") != ctx.options.controllerName) parents.push_back(p);
     for (auto& p : ourParents) parents.push_back(std::move(p));
     ctx.result.statuses[key] = {{"parents", parents}};
+  }();
+  for (size_t i = firstAttachment; i < ctx.attachments.size(); ++i)
+    ctx.attachments[i].routeRank = rank;
+  if (!rec) return;
+  if (auto it = ctx.invalidRules.find(api::keyOf(*route)); it != ctx.invalidRules.end())
+    rec->invalidRules = it->second;
+  rec->diagnostics.assign(ctx.result.diagnostics.begin() + firstDiagnostic,
+                          ctx.result.diagnostics.end());
+  for (size_t i = firstAttachment; i < ctx.attachments.size(); ++i) {
+    Attachment& a = ctx.attachments[i];
+    a.record = rec;
+    a.index = rec->attachments.size();
+    rec->attachments.push_back({listenerIndex(ctx, a.listener), a.hostnames});
+  }
+  rec->built.resize(rec->attachments.size());
+  if (ctx.options.computeStatuses)
+    if (auto it = ctx.result.statuses.find(api::keyOf(*route)); it != ctx.result.statuses.end())
+      rec->status = it->second;
+}
+
+// Adds what a recorded route contributed, as translateRoute() did when it recorded it.
+void replayRoute(Context& ctx, const api::Object* route, uint32_t rank, RouteRecord& rec) {
+  if (!rec.invalidRules.empty()) ctx.invalidRules[api::keyOf(*route)] = rec.invalidRules;
+  ctx.result.diagnostics.insert(ctx.result.diagnostics.end(), rec.diagnostics.begin(),
+                                rec.diagnostics.end());
+  for (size_t i = 0; i < rec.attachments.size(); ++i) {
+    const uint32_t index = rec.attachments[i].listener;
+    ListenerInfo* l = ctx.allListeners[index];
+    bool first = true;  // attachedRoutes counts a route once per listener
+    for (size_t j = 0; j < i && first; ++j) first = rec.attachments[j].listener != index;
+    if (first) ++l->attachedRoutes;
+    ctx.attachments.push_back({route, l, rec.attachments[i].hostnames, &rec, i, rank});
+  }
+  for (const auto& [user, gw] : rec.serviceUsers)
+    ctx.serviceUsers[user].insert(ctx.gateways[gw].get());
+  if (rec.status) ctx.result.statuses[api::keyOf(*route)] = *rec.status;
+}
+
+}  // namespace
+
+void processRoutes(Context& ctx) {
+  std::vector<const api::Object*> routes;
+  for (const char* kind : kRouteKinds)
+    for (const api::Object* o : ctx.store.ofKind(kind))
+      if (isRouteKind(*o)) routes.push_back(o);
+  // olderThan order, with each distinct creationTimestamp compared once (routes share few,
+  // and neighbours in the store usually share one).
+  std::map<std::string_view, uint32_t> stamps;
+  const std::string* last = nullptr;
+  for (const api::Object* o : routes) {
+    if (last && *last == o->creationTimestamp) continue;
+    last = &o->creationTimestamp;
+    stamps.emplace(*last, 0);
+  }
+  uint32_t n = 0;
+  for (auto& [stamp, rank] : stamps) rank = n++;
+  struct Keyed {
+    uint32_t stamp;
+    bool noStamp;
+    int64_t order;
+    const api::Object* route;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(routes.size());
+  last = nullptr;
+  uint32_t lastRank = 0;
+  for (const api::Object* o : routes) {
+    if (!last || *last != o->creationTimestamp) {
+      last = &o->creationTimestamp;
+      lastRank = stamps.find(*last)->second;
+    }
+    keyed.push_back({lastRank, o->creationTimestamp.empty(), o->creationOrder, o});
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    if (a.stamp != b.stamp && !a.noStamp && !b.noStamp) return a.stamp < b.stamp;
+    if (a.order != b.order) return a.order < b.order;
+    return std::tie(a.route->ns, a.route->name) < std::tie(b.route->ns, b.route->name);
+  });
+
+  TranslationCache* cache = ctx.cache;
+  for (uint32_t rank = 0; rank < keyed.size(); ++rank) {
+    const api::Object* route = keyed[rank].route;
+    if (!cache) {
+      translateRoute(ctx, route, rank, nullptr);
+      continue;
+    }
+    if (auto node = cache->routes.extract(route->revision)) {
+      auto ins = cache->next.insert(std::move(node));
+      replayRoute(ctx, route, rank, ins.position->second);
+      ++cache->counters.routesReused;
+      continue;
+    }
+    RouteRecord& rec = cache->next[route->revision];
+    rec = RouteRecord{};
+    translateRoute(ctx, route, rank, &rec);
+    ++cache->counters.routesTranslated;
   }
 }
 

@@ -59,25 +59,21 @@ class Builder {
                                                size_t index, const GatewayInfo& gw, bool grpc);
   void addHttp(const Attachment& a);
   void addL4(const Attachment& a);
+  // Adds a recorded attachment's output; false (nothing added but backends the recorded
+  // calls would have added anyway) when a backend would not be the recorded one.
+  bool replay(const Attachment& a, const RouteRecord::Built& built);
 
   Context& ctx_;
   std::shared_ptr<snapshot::Snapshot> snap_;
-  // Sort keys of the entries of each listener, parallel to Listener::httpRoutes.
-  struct EntryKey {
-    int hostClass = 0;  // 0 exact, 1 wildcard, 2 none
-    size_t hostLen = 0;
-    bool grpc = false;
-    int pathClass = 0;  // 0 Exact, 1 Regex, 2 Prefix
-    size_t pathLen = 0;
-    size_t grpcService = 0, grpcMethod = 0;
-    bool method = false;
-    size_t headers = 0, queries = 0;
-    const api::Object* route = nullptr;
-    size_t rule = 0, match = 0;
-  };
+  // Entries of each listener with their sort keys.
+
   std::map<snapshot::Listener*, std::vector<std::pair<EntryKey, snapshot::HttpRouteEntry>>>
       entries_;
   std::map<snapshot::Listener*, std::vector<std::pair<const api::Object*, snapshot::L4Route>>> l4_;
+  // The attachment being recorded (Translator), and whether it read an object by a name
+  // that could be a route's (ExtensionRef: not recorded).
+  RouteRecord::Built* recording_ = nullptr;
+  bool unrecordable_ = false;
 };
 
 std::shared_ptr<const snapshot::Backend> Builder::backend(const api::Object& route,
@@ -100,7 +96,19 @@ std::shared_ptr<const snapshot::Backend> Builder::backend(const api::Object& rou
   std::string id = svc.ns + "/" + svc.name + ":" + std::to_string(r.port);
   if (l4Udp) id += "/udp";
   if (clientCert) id += "@" + gw.object->ns + "/" + gw.object->name;
-  if (auto it = snap_->backends.find(id); it != snap_->backends.end()) return it->second;
+  if (auto it = snap_->backends.find(id); it != snap_->backends.end()) {
+    if (recording_) recording_->backends.push_back({id, l4Udp, l4Tcp, it->second});
+    return it->second;
+  }
+  // The same id with the same flags in the same context is the same Backend.
+  std::tuple<std::string, bool, bool> memoKey{id, l4Udp, l4Tcp};
+  if (ctx_.cache) {
+    if (auto it = ctx_.cache->backends.find(memoKey); it != ctx_.cache->backends.end()) {
+      snap_->backends[id] = it->second;
+      if (recording_) recording_->backends.push_back({id, l4Udp, l4Tcp, it->second});
+      return it->second;
+    }
+  }
 
   auto b = std::make_shared<snapshot::Backend>();
   b->id = id;
@@ -150,6 +158,8 @@ std::shared_ptr<const snapshot::Backend> Builder::backend(const api::Object& rou
     return std::tie(x.address, x.port) < std::tie(y.address, y.port);
   });
   snap_->backends[id] = b;
+  if (ctx_.cache) ctx_.cache->backends[memoKey] = b;
+  if (recording_) recording_->backends.push_back({id, l4Udp, l4Tcp, b});
   return b;
 }
 
@@ -246,6 +256,7 @@ std::vector<HttpFilter> Builder::filters(const api::Object& route, const api::Js
       h.extension.kind = str(c, "kind");
       h.extension.name = str(c, "name");
       h.extension.ns = route.ns;
+      unrecordable_ = true;
       for (const auto& [key, obj] : ctx_.store.all()) {
         if (key.kind == h.extension.kind && key.ns == route.ns && key.name == h.extension.name &&
             obj.group() == h.extension.group) {
@@ -317,7 +328,7 @@ void Builder::addHttp(const Attachment& a) {
       const api::Json& m = list[mi];
       EntryKey k;
       k.grpc = grpc;
-      k.route = &route;
+      k.routeRank = a.routeRank;
       k.rule = ri;
       k.match = mi;
       snapshot::HttpMatch hm;
@@ -395,6 +406,7 @@ void Builder::addHttp(const Attachment& a) {
         if (!host.empty()) e.hostnames.push_back(host);
         e.match = hm;
         e.rule = rule;
+        if (recording_) recording_->http.emplace_back(k, e);
         entries_[listener].emplace_back(k, std::move(e));
       }
     }
@@ -425,11 +437,38 @@ void Builder::addL4(const Attachment& a) {
     for (const auto& h : a.hostnames) {
       snapshot::L4Route one = r;
       one.hostnames = {h};
+      if (recording_) recording_->l4.push_back(one);
       l4_[listener].emplace_back(&route, std::move(one));
     }
     return;
   }
+  if (recording_) recording_->l4.push_back(r);
   l4_[listener].emplace_back(&route, std::move(r));
+}
+
+bool Builder::replay(const Attachment& a, const RouteRecord::Built& built) {
+  for (const auto& call : built.backends) {
+    if (auto it = snap_->backends.find(call.id); it != snap_->backends.end()) {
+      if (it->second != call.backend) return false;
+      continue;
+    }
+    auto memo = ctx_.cache->backends.find({call.id, call.udp, call.tcp});
+    if (memo == ctx_.cache->backends.end() || memo->second != call.backend) return false;
+    snap_->backends.emplace(call.id, memo->second);
+  }
+  snapshot::Listener* listener = a.listener->compiled.get();
+  if (!built.http.empty()) {
+    auto& list = entries_[listener];
+    for (const auto& [k, e] : built.http) {
+      list.emplace_back(k, e);
+      list.back().first.routeRank = a.routeRank;
+    }
+  }
+  if (!built.l4.empty()) {
+    auto& list = l4_[listener];
+    for (const auto& r : built.l4) list.emplace_back(a.route, r);
+  }
+  return true;
 }
 
 snapshot::Protocol protocolOf(const std::string& p) {
@@ -491,11 +530,28 @@ void Builder::run() {
   }
   for (const auto& a : ctx_.attachments) {
     if (!a.listener->compiled) continue;
+    RouteRecord::Built* built = nullptr;
+    if (a.record && a.record->buildable && a.index < a.record->built.size()) {
+      built = &a.record->built[a.index];
+      if (built->done && replay(a, *built)) continue;
+      *built = RouteRecord::Built{};
+    }
+    recording_ = built;
+    unrecordable_ = false;
     const std::string& kind = a.route->kind;
     if (kind == "HTTPRoute" || kind == "GRPCRoute")
       addHttp(a);
     else
       addL4(a);
+    recording_ = nullptr;
+    if (built) {
+      if (unrecordable_) {
+        a.record->buildable = false;
+        *built = RouteRecord::Built{};
+      } else {
+        built->done = true;
+      }
+    }
   }
   for (auto& [listener, entryList] : entries_) {
     auto& list = entryList;  // a plain reference: clang 14 cannot capture a structured binding
@@ -519,7 +575,7 @@ void Builder::run() {
         if (a.grpcMethod != b.grpcMethod) return a.grpcMethod > b.grpcMethod;
         if (a.headers != b.headers) return a.headers > b.headers;
       }
-      if (a.route != b.route) return olderThan(a.route, b.route);
+      if (a.routeRank != b.routeRank) return a.routeRank < b.routeRank;
       if (a.rule != b.rule) return a.rule < b.rule;
       return a.match < b.match;
     });

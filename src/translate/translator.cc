@@ -142,19 +142,121 @@ void reportRejectedChanges(Context& ctx) {
   }
 }
 
-}  // namespace
+void indexListeners(Context& ctx) {
+  uint32_t gateways = static_cast<uint32_t>(ctx.gateways.size());
+  for (uint32_t i = 0; i < gateways; ++i) ctx.indexOf[ctx.gateways[i].get()] = i;
+  auto add = [&](ListenerInfo& l) {
+    ctx.indexOf[&l] = static_cast<uint32_t>(ctx.allListeners.size());
+    ctx.allListeners.push_back(&l);
+  };
+  for (auto& gw : ctx.gateways)
+    for (auto& l : gw->listeners) add(l);
+  for (auto& ls : ctx.listenerSets)
+    for (auto& l : ls->listeners) add(l);
+}
 
-TranslateResult translate(const api::Store& store, const TranslateOptions& options) {
+std::string conditionDigest(const Condition& c) {
+  return c.type + (c.status ? "+" : "-") + c.reason + "\n" + c.message + "\n";
+}
+
+// Everything routes are translated against that is not an object's revision: the options
+// and the state derived from Gateways and ListenerSets (addressUsable is a function).
+std::string derivedDigest(const Context& ctx) {
+  const TranslateOptions& o = ctx.options;
+  std::string d = o.controllerName + "\n" + (o.computeStatuses ? "statuses\n" : "-\n") +
+                  o.addressPool.value_or("-") + "\n" + o.defaultAddress + "\n";
+  auto listener = [&](const ListenerInfo& l) {
+    d += l.name + "\n" + std::to_string(l.port) + l.protocol + "\n" + l.hostname.value_or("*") +
+         "\n" + conditionDigest(l.accepted) + conditionDigest(l.resolvedRefs) +
+         (l.conflicted ? conditionDigest(*l.conflicted) : "-\n") + l.programmedFalseReason + "\n";
+  };
+  for (const auto& gw : ctx.gateways) {
+    d += gw->object->ns + "/" + gw->object->name + (gw->accepted ? "+" : "-") +
+         (gw->rejected ? "+" : "-") + (gw->bindAll ? "+" : "-") + "\n";
+    for (const auto& a : gw->addresses) d += a + ",";
+    d += gw->status.dump() + "\n";
+    for (const auto& l : gw->listeners) listener(l);
+  }
+  for (const auto& ls : ctx.listenerSets) {
+    d += ls->object->ns + "/" + ls->object->name + (ls->allowed ? "+" : "-") +
+         (ls->accepted ? "+" : "-") + "\n";
+    for (const auto& l : ls->listeners) listener(l);
+  }
+  return d;
+}
+
+// Drops every record when anything but a route changed since the last translation.
+void checkContext(Context& ctx, TranslationCache& cache) {
+  bool same = true;
+  size_t i = 0;
+  std::vector<std::pair<api::ObjectKey, uint64_t>> current;
+  for (const auto& [key, o] : ctx.store.all()) {
+    if (isRouteKind(o)) continue;
+    if (same && i < cache.objects.size() && cache.objects[i].second == o.revision &&
+        o.revision != 0 && cache.objects[i].first == key) {
+      ++i;
+      continue;
+    }
+    if (same) {
+      same = false;
+      current.assign(cache.objects.begin(), cache.objects.begin() + static_cast<long>(i));
+    }
+    current.emplace_back(key, o.revision);
+  }
+  if (same && i != cache.objects.size()) {
+    same = false;
+    current.assign(cache.objects.begin(), cache.objects.begin() + static_cast<long>(i));
+  }
+  if (!same) cache.objects = std::move(current);
+  std::string derived = derivedDigest(ctx);
+  if (derived != cache.derived) {
+    same = false;
+    cache.derived = std::move(derived);
+  }
+  if (same) return;
+  cache.routes.clear();
+  cache.backends.clear();
+  ++cache.counters.contextChanges;
+}
+
+TranslateResult run(const api::Store& store, const TranslateOptions& options,
+                    TranslationCache* cache) {
   TranslateResult result;
-  Context ctx{store, options, result, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}};
+  Context ctx{store, options, result, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, cache, {}, {}};
   processGatewayClasses(ctx);
   processGateways(ctx);
+  indexListeners(ctx);
+  if (cache) {
+    checkContext(ctx, *cache);
+    cache->next.clear();
+  }
   processRoutes(ctx);
   finishGateways(ctx);
   processPolicies(ctx);
   buildSnapshot(ctx);
   reportRejectedChanges(ctx);
+  if (cache) {
+    // Records of routes that are gone are dropped; the others are this translation's.
+    cache->routes.swap(cache->next);
+    cache->next.clear();
+    ++cache->counters.translations;
+  }
   return result;
 }
+
+}  // namespace
+
+TranslateResult translate(const api::Store& store, const TranslateOptions& options) {
+  return run(store, options, nullptr);
+}
+
+Translator::Translator() : cache_(std::make_unique<TranslationCache>()) {}
+Translator::~Translator() = default;
+
+TranslateResult Translator::translate(const api::Store& store, const TranslateOptions& options) {
+  return run(store, options, cache_.get());
+}
+
+const Translator::Counters& Translator::counters() const { return cache_->counters; }
 
 }  // namespace archway::translate

@@ -92,7 +92,9 @@ TEST(RequestParser, SmugglingShapesAreRefused) {
       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
       "chunked\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-      "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",  // obs-fold
+      "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",          // obs-fold
+      "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",  // after empty lines
+      "\r\nGET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n",
       "GET / HTTP/1.1\nHost: a\n\n",
       "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
       "GET / HTTP/1.1\r\n\r\n",  // HTTP/1.1 without Host

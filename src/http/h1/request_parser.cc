@@ -1,5 +1,6 @@
 #include "http/h1/request_parser.h"
 
+#include <cstring>
 #include <vector>
 
 #include "net/limits.h"
@@ -62,7 +63,8 @@ void RequestParser::reset(const std::string& scheme) {
   keepAlive_ = true;
   scanDone_ = false;
   atLineStart_ = false;
-  lineLen_ = 1;
+  lineHasContent_ = false;
+  sawLine_ = false;
   lastError_ = HPE_OK;
   obsFold_ = false;
 }
@@ -267,21 +269,29 @@ int RequestParser::validateHead() {
 // lets a server reject them, and proxies must not forward them. Scans head bytes for a
 // line that starts with SP/HTAB and returns its offset (len when there is none); stops at
 // the empty line ending the head.
+// Finds an obs-fold (a line of the head that starts with SP or HT) before llhttp, which
+// would accept it, sees it. Stops at the empty line that ends the head; empty lines before
+// the request line (which llhttp skips, RFC 9112 §2.2) do not end it. Jumps from line end
+// to line end with memchr: this runs on every request.
 size_t RequestParser::scanHead(const char* data, size_t len) {
-  for (size_t i = 0; i < len; ++i) {
-    char c = data[i];
-    if (c == '\n') {
-      if (lineLen_ == 0) {
-        scanDone_ = true;
-        return len;
-      }
-      lineLen_ = 0;
-      atLineStart_ = true;
-      continue;
-    }
-    if (atLineStart_ && (c == ' ' || c == '\t')) return i;
+  size_t i = 0;
+  while (i < len) {
+    if (atLineStart_ && (data[i] == ' ' || data[i] == '\t')) return i;
     atLineStart_ = false;
-    if (c != '\r') ++lineLen_;
+    const char* nl = static_cast<const char*>(std::memchr(data + i, '\n', len - i));
+    size_t end = nl ? static_cast<size_t>(nl - data) : len;
+    for (size_t j = i; j < end && !lineHasContent_; ++j)
+      if (data[j] != '\r') lineHasContent_ = true;
+    if (!nl) return len;
+    if (lineHasContent_) {
+      sawLine_ = true;
+    } else if (sawLine_) {
+      scanDone_ = true;
+      return len;
+    }
+    lineHasContent_ = false;
+    atLineStart_ = true;
+    i = end + 1;
   }
   return len;
 }

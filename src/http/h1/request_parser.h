@@ -83,7 +83,8 @@ class RequestParser {
   // obs-fold scan state (see scanHead).
   bool scanDone_ = false;
   bool atLineStart_ = false;
-  size_t lineLen_ = 1;
+  bool lineHasContent_ = false;  // the current line has a byte other than CR
+  bool sawLine_ = false;         // a non-empty line (the request line) has ended
 };
 
 }  // namespace archway::http::h1
