@@ -72,6 +72,38 @@ def service_yaml(name, port, protocol="TCP", app_protocol=None):
 GATEWAY_CLASS = manifests.to_yaml(manifests.gateway_class())
 
 
+def tcp_gateway(ports):
+    """A Gateway on 127.0.0.1 with one TCPRoute listener per port (tcp-0, tcp-1, ...)."""
+    listeners = "".join(f"""
+  - {{name: tcp-{i}, protocol: TCP, port: {p}, allowedRoutes: {{kinds: [{{kind: TCPRoute}}]}}}}"""
+                        for i, p in enumerate(ports))
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: default}}
+spec:
+  gatewayClassName: archway
+  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
+  listeners:{listeners}
+---
+"""
+
+
+def tcp_route(name, section, backends, ts=None):
+    """A TCPRoute on listener `section` of gw; backends: (service, port, weight)."""
+    refs = ", ".join(f"{{name: {b}, port: {p}, weight: {w}}}" for b, p, w in backends)
+    stamp = f', creationTimestamp: "{ts}"' if ts else ""
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {{name: {name}, namespace: default{stamp}}}
+spec:
+  parentRefs: [{{name: gw, sectionName: {section}}}]
+  rules: [{{backendRefs: [{refs}]}}]
+---
+"""
+
+
 def wait_until(pred, timeout=20, interval=0.1):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -122,18 +154,15 @@ class HttpEcho(socketserver.ThreadingMixIn, http.server.HTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
-class StreamEcho:
-    """TCP (or TLS, with `tls_context`) echo: echoes bytes; when the client ends its
-    direction (FIN) it sends "BYE <n>" with the byte count, then closes. The greeting
-    names the server so tests can tell backends apart."""
+class TcpServer:
+    """A loopback TCP server that serves each connection on its own thread; subclasses
+    define _serve(conn). `connections` counts accepted connections."""
 
-    def __init__(self, name, tls_context=None):
-        self.name = name
-        self.tls = tls_context
+    def __init__(self, backlog=128):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
+        self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         threading.Thread(target=self._accept, daemon=True).start()
@@ -146,6 +175,23 @@ class StreamEcho:
                 return
             self.connections += 1
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        raise NotImplementedError
+
+    def close(self):
+        self.sock.close()
+
+
+class StreamEcho(TcpServer):
+    """TCP (or TLS, with `tls_context`) echo: echoes bytes; when the client ends its
+    direction (FIN) it sends "BYE <n>" with the byte count, then closes. The greeting
+    names the server so tests can tell backends apart."""
+
+    def __init__(self, name, tls_context=None):
+        self.name = name
+        self.tls = tls_context
+        super().__init__()
 
     def _serve(self, c):
         c.settimeout(TIMEOUT)
@@ -168,9 +214,6 @@ class StreamEcho:
                 c.close()
             except OSError:
                 pass
-
-    def close(self):
-        self.sock.close()
 
 
 class UdpEcho:

@@ -13,36 +13,7 @@ import threading
 import unittest
 
 from l4_common import (BIN, GATEWAY_CLASS, TIMEOUT, Archway, StreamEcho, free_port, recv_all,
-                       recv_until, service_yaml, wait_until)
-
-
-def gateway(ports):
-    listeners = "".join(f"""
-  - {{name: tcp-{i}, protocol: TCP, port: {p}, allowedRoutes: {{kinds: [{{kind: TCPRoute}}]}}}}"""
-                        for i, p in enumerate(ports))
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: archway
-  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
-  listeners:{listeners}
----
-"""
-
-
-def tcp_route(name, section, backends, ts):
-    refs = ", ".join(f"{{name: {b}, port: {p}, weight: {w}}}" for b, p, w in backends)
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1alpha2
-kind: TCPRoute
-metadata: {{name: {name}, namespace: default, creationTimestamp: "{ts}"}}
-spec:
-  parentRefs: [{{name: gw, sectionName: {section}}}]
-  rules: [{{backendRefs: [{refs}]}}]
----
-"""
+                       recv_until, service_yaml, tcp_gateway, tcp_route, wait_until)
 
 
 class TcpTest(unittest.TestCase):
@@ -65,7 +36,7 @@ class TcpTest(unittest.TestCase):
             f.write(cls.routes_yaml())
         cls.gw_file = os.path.join(cls.dir, "gateway.yaml")
         with open(cls.gw_file, "w") as f:
-            f.write(gateway(cls.ports))
+            f.write(tcp_gateway(cls.ports))
         cls.gw = Archway(cls.dir)
 
     @classmethod
@@ -187,7 +158,7 @@ class TcpTest(unittest.TestCase):
         s = self.connect(self.ports[0])
         self.assertEqual(recv_until(s, b"\n"), b"HELLO one\n")
         with open(self.gw_file + ".tmp", "w") as f:
-            f.write(gateway(self.ports + [self.extra_port]))
+            f.write(tcp_gateway(self.ports + [self.extra_port]))
         with open(self.routes + ".tmp", "w") as f:
             f.write(self.routes_yaml(extra=True))
         os.rename(self.routes + ".tmp", self.routes)
@@ -203,7 +174,7 @@ class TcpTest(unittest.TestCase):
         s.sendall(b"still here")
         self.assertEqual(recv_until(s, b"here"), b"still here")
         with open(self.gw_file + ".tmp", "w") as f:
-            f.write(gateway(self.ports))
+            f.write(tcp_gateway(self.ports))
         os.rename(self.gw_file + ".tmp", self.gw_file)
 
         def extra_gone():

@@ -15,31 +15,18 @@ import tempfile
 import threading
 import unittest
 
-from l4_common import (BIN, GATEWAY_CLASS, TIMEOUT, Archway, StreamEcho, free_port, recv_all,
-                       recv_until, service_yaml, wait_until)
+from l4_common import (BIN, GATEWAY_CLASS, TIMEOUT, Archway, StreamEcho, TcpServer, free_port,
+                       recv_all, recv_until, service_yaml, tcp_gateway, tcp_route, wait_until)
 
 
-class FinFirstServer:
+class FinFirstServer(TcpServer):
     """Sends "X", ends its direction at once (FIN), then counts what the client sends
     until the client's FIN, and records the count."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.counts = []
         self.closed = []  # per connection: how it ended ("eof" or "reset")
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+        super().__init__(backlog=64)
 
     def _serve(self, c):
         c.settimeout(TIMEOUT)
@@ -61,31 +48,13 @@ class FinFirstServer:
         finally:
             c.close()
 
-    def close(self):
-        self.sock.close()
 
-
-class HoldServer:
-    """Accepts and reads until the peer ends (EOF or reset); records how long it held."""
+class HoldServer(TcpServer):
+    """Accepts and reads until the peer ends (EOF or reset); counts those that ended."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
         self.ended = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+        super().__init__(backlog=64)
 
     def _serve(self, c):
         c.settimeout(TIMEOUT * 3)
@@ -97,38 +66,6 @@ class HoldServer:
         finally:
             self.ended += 1
             c.close()
-
-    def close(self):
-        self.sock.close()
-
-
-def gateway(ports):
-    listeners = "".join(f"""
-  - {{name: tcp-{i}, protocol: TCP, port: {p}, allowedRoutes: {{kinds: [{{kind: TCPRoute}}]}}}}"""
-                        for i, p in enumerate(ports))
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: archway
-  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
-  listeners:{listeners}
----
-"""
-
-
-def tcp_route(name, section, backends):
-    refs = ", ".join(f"{{name: {b}, port: {p}, weight: {w}}}" for b, p, w in backends)
-    return f"""
-apiVersion: gateway.networking.k8s.io/v1alpha2
-kind: TCPRoute
-metadata: {{name: {name}, namespace: default}}
-spec:
-  parentRefs: [{{name: gw, sectionName: {section}}}]
-  rules: [{{backendRefs: [{refs}]}}]
----
-"""
 
 
 class TcpRelayEdgesTest(unittest.TestCase):
@@ -148,7 +85,7 @@ class TcpRelayEdgesTest(unittest.TestCase):
             f.write(service_yaml("hold", cls.hold.port))
             f.write(service_yaml("echo", cls.echo.port))
             f.write(service_yaml("down", cls.down_port))
-            f.write(gateway(cls.ports))
+            f.write(tcp_gateway(cls.ports))
             f.write(tcp_route("fin", "tcp-0", [("fin", cls.fin.port, 1)]))
             f.write(tcp_route("hold", "tcp-1", [("hold", cls.hold.port, 1)]))
             f.write(tcp_route("half-down", "tcp-2", [("down", cls.down_port, 1),
@@ -187,7 +124,7 @@ class TcpRelayEdgesTest(unittest.TestCase):
         before = self.hold.ended
         s = self.connect(self.ports[1])
         s.sendall(b"hello")
-        self.assertTrue(wait_until(lambda: self.hold.accepted > before))
+        self.assertTrue(wait_until(lambda: self.hold.connections > before))
         # SO_LINGER 0: close() sends a reset instead of a FIN.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
@@ -261,10 +198,10 @@ class TcpRelayEdgesTest(unittest.TestCase):
         # from finishing nor make it crash; the clients see their connections end.
         s = self.connect(self.ports[3])
         self.assertEqual(recv_until(s, b"\n"), b"HELLO echo\n")
-        held = self.hold.accepted
+        held = self.hold.connections
         s2 = self.connect(self.ports[1])
         s2.sendall(b"x")
-        self.assertTrue(wait_until(lambda: self.hold.accepted > held))
+        self.assertTrue(wait_until(lambda: self.hold.connections > held))
         failure = self.gw.unclean_stop()
         self.assertFalse(failure, failure)
         s.settimeout(TIMEOUT)
