@@ -322,7 +322,9 @@ std::unique_ptr<Connection> Pool::takeIdle(bool skipRecentProbe) {
   while (!idle_.empty()) {
     std::unique_ptr<Connection> c = std::move(idle_.back());
     idle_.pop_back();
-    bool recent = skipRecentProbe && c->releasedAt_ > probeBefore && c->socket().is_open();
+    // release() set the deadline to the release time plus the idle timeout.
+    bool recent = skipRecentProbe && c->deadline() - net::upstreamIdleTimeout > probeBefore &&
+                  c->socket().is_open();
     if (!recent && !idleUsable(*c)) continue;
     c->clearDeadline();
     c->reused = true;
@@ -359,7 +361,6 @@ void Pool::release(std::unique_ptr<Connection> c) {
   if (!c->keepAlive() || !c->socket().is_open() || idle_.size() >= net::kMaxIdleUpstreamPerEndpoint)
     return;  // destroyed -> closed
   c->setDeadline(net::upstreamIdleTimeout);
-  c->releasedAt_ = runtime::Clock::now();
   idle_.push_back(std::move(c));
 }
 

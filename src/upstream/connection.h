@@ -99,8 +99,6 @@ class Connection : public runtime::Timed {
   bool receivedAny_ = false;
   bool eof_ = false;
   bool counted_ = false;
-  friend class Pool;
-  runtime::Clock::time_point releasedAt_{};
 };
 
 // Idle keep-alive connections to one endpoint, owned by one worker.
