@@ -36,7 +36,10 @@ Worker::Worker(uint32_t id, uint32_t workerCount, const AccessLogFile* accessLog
     : id_(id),
       maxConnections_(std::max<uint32_t>(
           1, net::maxDownstreamConnections / std::max<uint32_t>(1, workerCount))),
-      io_(std::make_unique<asio::io_context>(1)),
+      // Every socket and timer of a worker is used only on its own thread (other threads
+      // reach the worker through asio::post), so the reactor's per-descriptor locks are
+      // pure cost: ~2.5 % of user-space instructions per proxied HTTP/1.1 request.
+      io_(std::make_unique<asio::io_context>(ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
       workerCount_(std::max<uint32_t>(1, workerCount)),
       proxy_(std::make_unique<proxy::HttpProxy>(*this)),
       accessLog_(accessLog),

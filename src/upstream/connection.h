@@ -19,6 +19,7 @@
 #include "http/message.h"
 #include "http/stream.h"
 #include "net/byte_stream.h"
+#include "net/read_buffer.h"
 #include "runtime/timed.h"
 #include "snapshot/snapshot.h"
 #include "stats/stats.h"
@@ -88,7 +89,7 @@ class Connection : public runtime::Timed {
   std::unique_ptr<net::ByteStream> transport_;
   stats::BackendStats* stats_;
   http::h1::ResponseParser parser_;
-  std::vector<char> buf_;
+  net::ReadBuffer buf_;
   size_t pos_ = 0, end_ = 0;
   std::string wbuf_;
   bool chunkedRequest_ = false;  // the streamed request body uses chunked coding

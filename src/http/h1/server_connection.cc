@@ -98,7 +98,7 @@ int ServerConnection::execute() {
 
 Awaitable<bool> ServerConnection::readSome() {
   pos_ = end_ = 0;
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf_), kNoThrow);
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf_.data(), buf_.size()), kNoThrow);
   if (ec || n == 0) co_return false;
   end_ = n;
   co_return true;
@@ -382,7 +382,8 @@ Awaitable<void> ServerConnection::run() {
   setDeadline(net::kLingerTimeout);
   size_t swallowed = 0;
   while (!ec && swallowed < net::kLingerMaxBytes && !timedOut_) {
-    auto [rec, n] = co_await socket_.async_read_some(asio::buffer(buf_), kNoThrow);
+    auto [rec, n] =
+        co_await socket_.async_read_some(asio::buffer(buf_.data(), buf_.size()), kNoThrow);
     ec = rec;
     swallowed += n;
   }

@@ -18,6 +18,7 @@
 #include "http/h1/request_parser.h"
 #include "http/stream.h"
 #include "net/byte_stream.h"
+#include "net/read_buffer.h"
 #include "runtime/timed.h"
 #include "runtime/worker.h"
 
@@ -75,7 +76,7 @@ class ServerConnection : public ServerStream,
   runtime::PortKey key_;
   ConnectionInfo info_;
   RequestParser parser_;
-  std::vector<char> buf_;
+  net::ReadBuffer buf_;
   size_t pos_ = 0, end_ = 0;
 
   // Current request (the rest of its state is in parser_).
