@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -22,6 +23,7 @@
 #include <asio/ssl/stream.hpp>
 
 #include "net/drain_aware_read.h"
+#include "net/write_now.h"
 
 namespace archway::net {
 
@@ -132,6 +134,15 @@ class ByteStream {
           }
         },
         token, buffers);
+  }
+
+  // Writes what the socket takes at once, without waiting, and returns the byte count (0
+  // when it takes nothing or fails: the asynchronous write that follows reports the
+  // error). A response head and a small body usually fit the send buffer, and then the
+  // write needs no reactor operation, no handler and no trip through the scheduler.
+  // TLS streams write through the TLS engine only: 0.
+  size_t tryWriteNow(std::span<const asio::const_buffer> buffers) {
+    return tls_ ? 0 : writeNow(native_handle(), buffers);
   }
 
   // Socket calls, forwarded to the TCP socket (TLS has no half-close of its own here:

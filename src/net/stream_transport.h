@@ -24,7 +24,9 @@ class StreamTransport final : public Transport {
     co_return std::make_pair(ec, n);
   }
   asio::awaitable<std::error_code> writeAll(std::span<const asio::const_buffer> bufs) override {
-    auto [ec, n] = co_await asio::async_write(*stream_, bufs,
+    size_t sent = stream_->tryWriteNow(bufs);
+    if (sent == asio::buffer_size(bufs)) co_return std::error_code();
+    auto [ec, n] = co_await asio::async_write(*stream_, buffersAfter(bufs, sent),
                                               asio::experimental::as_tuple(asio::use_awaitable));
     (void)n;
     co_return ec;

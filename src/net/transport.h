@@ -16,6 +16,8 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "net/write_now.h"
+
 namespace archway::net {
 
 class Transport {
@@ -42,7 +44,9 @@ class TcpTransport final : public Transport {
     co_return std::make_pair(ec, n);
   }
   asio::awaitable<std::error_code> writeAll(std::span<const asio::const_buffer> bufs) override {
-    auto [ec, n] = co_await asio::async_write(socket_, bufs,
+    size_t sent = writeNow(socket_.native_handle(), bufs);
+    if (sent == asio::buffer_size(bufs)) co_return std::error_code();
+    auto [ec, n] = co_await asio::async_write(socket_, buffersAfter(bufs, sent),
                                               asio::experimental::as_tuple(asio::use_awaitable));
     (void)n;
     co_return ec;

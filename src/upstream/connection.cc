@@ -112,8 +112,16 @@ http::Awaitable<UpstreamError> Connection::writeRequest(const http::RequestHead&
   wbuf_.append("\r\n");
   std::array<asio::const_buffer, 2> bufs{asio::buffer(wbuf_),
                                          asio::buffer(body.data(), body.size())};
+  size_t sent = transport_->tryWriteNow(bufs);
+  if (sent == asio::buffer_size(bufs)) co_return UpstreamError::kNone;
+  co_return co_await writeRest(bufs, sent);
+}
+
+http::Awaitable<UpstreamError> Connection::writeRest(std::span<const asio::const_buffer> bufs,
+                                                     size_t sent) {
+  std::vector<asio::const_buffer> rest = net::buffersAfter(bufs, sent);
   setDeadline(net::kUpstreamReadTimeout);
-  auto [ec, n] = co_await asio::async_write(*transport_, bufs, http::kNoThrow);
+  auto [ec, n] = co_await asio::async_write(*transport_, rest, http::kNoThrow);
   clearDeadline();
   if (ec) {
     failed_ = true;
@@ -141,12 +149,12 @@ http::Awaitable<UpstreamError> Connection::writeStreamingHead(const http::Reques
     appendHeader(wbuf_, "transfer-encoding", "chunked");
   }
   wbuf_.append("\r\n");
-  setDeadline(net::kUpstreamReadTimeout);
-  auto [ec, n] = co_await asio::async_write(*transport_, asio::buffer(wbuf_), http::kNoThrow);
-  clearDeadline();
-  if (ec) {
-    failed_ = true;
-    co_return timedOut_ ? UpstreamError::kTimeout : UpstreamError::kReset;
+  asio::const_buffer head = asio::buffer(wbuf_);
+  std::span<const asio::const_buffer> bufs(&head, 1);
+  size_t sent = transport_->tryWriteNow(bufs);
+  if (sent < head.size()) {
+    UpstreamError e = co_await writeRest(bufs, sent);
+    if (e != UpstreamError::kNone) co_return e;
   }
   if (first.empty() && !end) co_return UpstreamError::kNone;
   co_return co_await writeBody(first, end);
@@ -169,15 +177,10 @@ http::Awaitable<UpstreamError> Connection::writeBody(std::string_view data, bool
     bufs[count++] = asio::buffer(data.data(), data.size());
   }
   if (count == 0) co_return UpstreamError::kNone;
-  setDeadline(net::kUpstreamReadTimeout);
-  auto [ec, n] = co_await asio::async_write(
-      *transport_, std::span<const asio::const_buffer>(bufs.data(), count), http::kNoThrow);
-  clearDeadline();
-  if (ec) {
-    failed_ = true;
-    co_return timedOut_ ? UpstreamError::kTimeout : UpstreamError::kReset;
-  }
-  co_return UpstreamError::kNone;
+  std::span<const asio::const_buffer> pending(bufs.data(), count);
+  size_t sent = transport_->tryWriteNow(pending);
+  if (sent == asio::buffer_size(pending)) co_return UpstreamError::kNone;
+  co_return co_await writeRest(pending, sent);
 }
 
 bool Connection::execute() {

@@ -85,6 +85,8 @@ class Connection : public runtime::Timed {
   // Runs the parser over buffered bytes; false on a parse error.
   bool execute();
   http::Awaitable<UpstreamError> readMore();
+  // Writes what a direct write (ByteStream::tryWriteNow) left of `bufs` after `sent` bytes.
+  http::Awaitable<UpstreamError> writeRest(std::span<const asio::const_buffer> bufs, size_t sent);
 
   std::unique_ptr<net::ByteStream> transport_;
   stats::BackendStats* stats_;

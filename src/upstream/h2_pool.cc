@@ -447,7 +447,10 @@ http::Awaitable<void> H2Connection::writeLoop(std::shared_ptr<H2Connection> self
       wbuf.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
     if (!wbuf.empty()) {
-      auto [ec, n] = co_await asio::async_write(*stream_, asio::buffer(wbuf), http::kNoThrow);
+      asio::const_buffer all = asio::buffer(wbuf);
+      size_t sent = stream_->tryWriteNow(std::span<const asio::const_buffer>(&all, 1));
+      if (sent == wbuf.size()) continue;
+      auto [ec, n] = co_await asio::async_write(*stream_, all + sent, http::kNoThrow);
       if (ec) {
         fail(UpstreamError::kReset);
         break;

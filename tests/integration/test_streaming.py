@@ -10,6 +10,7 @@ Run: /usr/bin/python3 tests/integration/test_streaming.py"""
 import hashlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -103,6 +104,16 @@ class SinkBackend:
                     self.seen.append((path, complete))
                 if not complete:
                     return
+                if path.startswith("/download/"):
+                    # A deterministic body of the size the path names, its SHA-256 in a
+                    # header (slow-reader tests).
+                    size = int(path.split("/")[2])
+                    blob = random.Random(size).randbytes(size)
+                    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
+                              b"x-sha256: %s\r\ncontent-length: %d\r\n\r\n"
+                              % (sha(blob).encode(), size))
+                    c.sendall(blob)
+                    continue
                 status = 500 if path.startswith("/fail") else 200
                 body = json.dumps({"bytes": n, "sha256": h.hexdigest(),
                                    "te": headers.get("transfer-encoding"),
@@ -232,6 +243,39 @@ class StreamingTest(unittest.TestCase):
         self.assertEqual(got["sha256"], sha(self.big))
         self.assertEqual(got["cl"], str(len(self.big)))  # declared length travels upstream
         self.assertIsNone(got["te"])
+
+    def test_large_response_to_a_slow_reader_arrives_intact(self):
+        # The client does not read at first: once the socket buffers between proxy and
+        # client are full, the proxy's direct writes take only part of a response write
+        # and the rest must follow, in order, when the client reads; the connection then
+        # serves a second request.
+        size = 24 * MIB
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        try:
+            s.sendall(b"GET /download/%d HTTP/1.1\r\nhost: x\r\n\r\n" % size)
+            time.sleep(1)
+            buf = bytearray()
+            while b"\r\n\r\n" not in buf:
+                d = s.recv(65536)
+                self.assertTrue(d, "closed before the response head")
+                buf += d
+            end = buf.index(b"\r\n\r\n")
+            head = bytes(buf[:end]).decode().lower().split("\r\n")
+            self.assertIn(" 200 ", head[0] + " ")
+            fields = dict(line.split(": ", 1) for line in head[1:])
+            self.assertEqual(fields["content-length"], str(size))
+            body = bytearray(buf[end + 4:])
+            while len(body) < size:
+                d = s.recv(1 << 20)
+                self.assertTrue(d, "closed after %d of %d body bytes" % (len(body), size))
+                body += d
+            self.assertEqual(len(body), size)
+            self.assertEqual(sha(bytes(body)), fields["x-sha256"])
+            s.sendall(b"GET /download/1000 HTTP/1.1\r\nhost: x\r\n\r\n")
+            status, head, small = read_response(s)
+            self.assertEqual((status, len(small)), (200, 1000))
+        finally:
+            s.close()
 
     def test_chunked_upload_streams_chunked(self):
         with open(self.big_path, "rb") as stdin:  # curl uploads stdin chunked

@@ -198,8 +198,11 @@ void ServerConnection::abortBodyRead() {
 // --- writing -----------------------------------------------------------------------------
 
 Awaitable<bool> ServerConnection::writeAll(std::span<const asio::const_buffer> bufs) {
+  size_t sent = socket_.tryWriteNow(bufs);
+  if (sent == asio::buffer_size(bufs)) co_return true;
+  std::vector<asio::const_buffer> rest = net::buffersAfter(bufs, sent);
   setDeadline(net::kDownstreamWriteTimeout);
-  auto [ec, n] = co_await asio::async_write(socket_, bufs, kNoThrow);
+  auto [ec, n] = co_await asio::async_write(socket_, rest, kNoThrow);
   clearDeadline();
   co_return !ec;
 }
