@@ -339,6 +339,25 @@ void decodeDocuments(const std::vector<Segment>& segments, const std::vector<siz
 
 }  // namespace
 
+size_t FileSource::TextHash::operator()(std::string_view s) const {
+  // 8 bytes per step, multiply-xorshift mixing (as in wyhash/splitmix); only bucket spread
+  // matters here, equality is checked on the text.
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h = s.size() * kMul;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * kMul;
+  h ^= h >> 32;
+  return static_cast<size_t>(h);
+}
+
 bool FileSource::decodeFile(const std::string& file, FileState& state,
                             std::vector<ObjectPtr>* objects,
                             std::vector<api::Diagnostic>* diagnostics) {
@@ -360,7 +379,7 @@ bool FileSource::decodeFile(const std::string& file, FileState& state,
   // are many (the first load of a big file).
   std::vector<size_t> misses;
   {
-    std::unordered_set<std::string_view> seen;
+    std::unordered_set<std::string_view, TextHash, std::equal_to<>> seen;
     for (size_t i = 0; i < segments->size(); ++i) {
       std::string_view text = (*segments)[i].text;
       if (seen.insert(text).second && !state.documents.contains(text)) misses.push_back(i);
@@ -519,16 +538,21 @@ void FileSource::reindex(const std::string& file, const std::vector<ObjectPtr>& 
   // An object kept by pointer comes from a document whose text and position did not change,
   // so its index entry stands: only keys with an object added or removed are looked at
   // (an edit of one route in a 2,500-route file re-indexed and re-applied all 2,500).
+  // Objects are unique pointers in file order, so the common prefix and suffix of both lists
+  // are the same objects: only the window between them is compared.
+  size_t lo = 0, oldEnd = old.size(), nowEnd = now.size();
+  while (lo < oldEnd && lo < nowEnd && old[lo] == now[lo]) ++lo;
+  while (oldEnd > lo && nowEnd > lo && old[oldEnd - 1] == now[nowEnd - 1]) --oldEnd, --nowEnd;
   std::unordered_set<const api::Object*> before, after;
-  before.reserve(old.size());
-  after.reserve(now.size());
-  for (const auto& o : old) before.insert(o.get());
-  for (const auto& o : now) after.insert(o.get());
+  before.reserve(oldEnd - lo);
+  after.reserve(nowEnd - lo);
+  for (size_t i = lo; i < oldEnd; ++i) before.insert(old[i].get());
+  for (size_t i = lo; i < nowEnd; ++i) after.insert(now[i].get());
   std::set<api::ObjectKey> changed;
-  for (const auto& o : old)
-    if (!after.count(o.get())) changed.insert(api::keyOf(*o));
-  for (const auto& o : now)
-    if (!before.count(o.get())) changed.insert(api::keyOf(*o));
+  for (size_t i = lo; i < oldEnd; ++i)
+    if (!after.count(old[i].get())) changed.insert(api::keyOf(*old[i]));
+  for (size_t i = lo; i < nowEnd; ++i)
+    if (!before.count(now[i].get())) changed.insert(api::keyOf(*now[i]));
   for (const auto& key : changed) {
     if (auto it = byKey_.find(key); it != byKey_.end()) {
       it->second.erase(file);

@@ -79,10 +79,12 @@ class FileSource {
     std::vector<ObjectPtr> objects;
     std::vector<api::Diagnostic> diagnostics;
   };
-  // Looks documents up by the text's string_view (no copy of each document per reload).
+  // Looks documents up by the text's string_view (no copy of each document per reload), with
+  // a word-at-a-time hash: an edit of a 2,500-document file hashes every document 3 times,
+  // and std::hash's byte loop was a tenth of such a reload.
   struct TextHash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    size_t operator()(std::string_view s) const;
   };
   struct FileState {
     FileId id;
