@@ -88,6 +88,8 @@ class PlainTcpRelay : public runtime::Timed, public runtime::DownstreamConnectio
     bool readable = false;
     bool writable = false;
     bool peerClosed = false;  // EPOLLRDHUP: the peer's FIN is queued behind its data
+    bool sent = false;        // something was written to it
+    bool noDelay = false;     // TCP_NODELAY is set
   };
   // Bytes moving from side `from` to the other side.
   struct Direction {
@@ -100,13 +102,17 @@ class PlainTcpRelay : public runtime::Timed, public runtime::DownstreamConnectio
     bool ended = false;  // the FIN was passed on (or the relay finishes)
   };
 
+  // Reads what the client sent before it was accepted; false on a reset.
+  bool readFirst();
   // Connects to the next endpoint; false when none is left (the relay is then retired).
   bool connectNext();
   void connectFailed();
+  void connected();
   void progress();
   // Moves what it can in direction `d`; false when the relay was aborted.
   bool pump(int d);
-  bool pumpSplice(int d);
+  // Switches direction `dr` to splice mode; false when no pipe can be made.
+  static bool startSplice(Direction& dr);
   // Direction `d` reached its end: pass the FIN on, or close everything when it was the
   // last direction.
   void endDirection(int d);
