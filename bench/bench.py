@@ -95,11 +95,16 @@ class Bench:
 
     def cpu_seconds(self, name):
         """utime+stime of every process in the DUT's process group (master + workers)."""
+        split = self.cpu_split(name)
+        return None if split is None else split[0] + split[1]
+
+    def cpu_split(self, name):
+        """(utime, stime) in seconds of every process in the DUT's process group."""
         p = self.procs.get(name)
         if p is None:
             return None
         tick = os.sysconf("SC_CLK_TCK")
-        total = 0
+        user = system = 0
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -110,8 +115,9 @@ class Bench:
                 continue
             # fields[0] is state (field 3); pgrp is field 5, utime 14, stime 15.
             if int(fields[2]) == p.pid:
-                total += int(fields[11]) + int(fields[12])
-        return total / tick
+                user += int(fields[11])
+                system += int(fields[12])
+        return user / tick, system / tick
 
     def rss_mb(self, name):
         p = self.procs.get(name)
@@ -1014,10 +1020,14 @@ endpoints:
         for rep in range(self.reps):
             for name in live:
                 port = self.port[name + "_tcp"]
+                s0 = self.cpu_split(name)
                 r, cpu = self.measure(name, lambda: self.loadgen(
                     "connrate", "127.0.0.1", port, 64, self.dur, "/"))
+                s1 = self.cpu_split(name)
                 if cpu and r.get("cps"):
                     r["cpu_us"] = cpu * 1e6 / (r["cps"] * self.dur)
+                    if s0 and s1:
+                        r["user_share"] = (s1[0] - s0[0]) / cpu
                 res["runs"].setdefault(("cpu", name), []).append(r)
                 log("  rep%d connrate %-8s %s" % (rep + 1, name, r))
         for name in live:
@@ -1353,7 +1363,9 @@ endpoints:
                 ok = [r for r in rr if r.get("cpu_us")]
                 cu, _ = cell([r["cpu_us"] for r in ok])
                 cps, _ = cell([r["cps"] for r in ok])
-                w("  %-8s DUT CPU µs/conn %-20s (conn/s %s)" % (name, cu, cps))
+                us = [r["user_share"] for r in ok if "user_share" in r]
+                w("  %-8s DUT CPU µs/conn %-20s user %s%%  (conn/s %s)" % (
+                    name, cu, "%.0f" % (100 * statistics.median(us)) if us else "-", cps))
             for name in DUTS:
                 r = lc["runs"].get(("strace", name))
                 if r is None:

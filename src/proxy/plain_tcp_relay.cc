@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -120,10 +121,19 @@ void RelayLoop::serve(int fd, const runtime::PortKey& key) {
       config->worker(worker_.id()).listeners[port->listeners.front().statsIndex];
   const L4RouteSet* route = port->l4->route(0, {}, false);
   // No TCP_NODELAY call: accepted sockets inherit it from the listening socket.
-  auto* relay = new PlainTcpRelay(*this, fd, key, ls, config, route);
+  adopt(new PlainTcpRelay(*this, fd, key, ls, config, route))->start();
+}
+
+void RelayLoop::servePeeked(int fd, const runtime::PortKey& key, stats::ListenerStats* stats,
+                            std::shared_ptr<const runtime::RuntimeConfig> config,
+                            const L4RouteSet* route, std::string_view initial) {
+  adopt(new PlainTcpRelay(*this, fd, key, stats, std::move(config), route))->startPeeked(initial);
+}
+
+PlainTcpRelay* RelayLoop::adopt(PlainTcpRelay* relay) {
   relay->liveIndex_ = live_.size();
   live_.push_back(relay);
-  relay->start();
+  return relay;
 }
 
 void RelayLoop::retire(PlainTcpRelay* relay) {
@@ -189,7 +199,25 @@ void PlainTcpRelay::start() {
     closeAll();  // the client connection closes
     return;
   }
-  progress();
+  sendFirst();
+}
+
+void PlainTcpRelay::startPeeked(std::string_view initial) {
+  Direction& dr = dir_[kDown];
+  dr.buf = std::make_unique_for_overwrite<char[]>(std::max(net::kL4BufferBytes, initial.size()));
+  std::memcpy(dr.buf.get(), initial.data(), initial.size());
+  dr.len = initial.size();
+  // Anything after the peeked bytes (or the FIN) is reported by the registration.
+  if (!loop_.watch(side_[kDown].fd, this, kDown)) {
+    closeAll();
+    return;
+  }
+  if (!route_ || !connectNext()) {
+    if (stats_) stats::inc(stats_->noRoute);
+    closeAll();
+    return;
+  }
+  sendFirst();
 }
 
 bool PlainTcpRelay::readFirst() {
@@ -235,9 +263,7 @@ bool PlainTcpRelay::connectNext() {
     if ((rc == 0 || errno == EINPROGRESS) && loop_.watch(fd, this, kUp)) {
       side_[kUp] = Side{};
       side_[kUp].fd = fd;
-      // A connect on loopback or a LAN has usually completed by now: the first send is
-      // tried at once (progress()), and waits for the writable edge only on EAGAIN.
-      side_[kUp].writable = true;
+      side_[kUp].writable = true;  // optimistic: see sendFirst()
       connecting_ = true;
       setDeadline(net::kUpstreamConnectTimeout);
       return true;
@@ -297,14 +323,18 @@ void PlainTcpRelay::connected() {
 }
 
 void PlainTcpRelay::progress() {
-  if (done_) return;
-  if (connecting_) {
-    // Only the client's first bytes may go, as the probe of a connect that may be done.
-    if (dir_[kDown].len > dir_[kDown].off && side_[kUp].writable) pump(kDown);
-    return;
-  }
+  if (done_ || connecting_) return;
   if (!pump(kDown)) return;
   pump(kUp);
+}
+
+void PlainTcpRelay::sendFirst() {
+  // A connect on loopback or a LAN has usually completed by the time connect(2) returns:
+  // the client's first bytes are sent at once, and only EAGAIN (still connecting) waits
+  // for the writable edge. A refused connect moves on to the next endpoint with the bytes
+  // kept. Not done from an event batch, where a stale event of a failed socket could
+  // then be taken for its successor's.
+  if (dir_[kDown].len > 0) pump(kDown);
 }
 
 // Copy mode moves bytes through a user-space buffer (recv/send); splice mode, taken once

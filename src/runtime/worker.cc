@@ -269,8 +269,12 @@ asio::awaitable<void> Worker::acceptLoop(std::shared_ptr<Acceptor> a) {
 bool Worker::isPlainTcpPort(const PortKey& key) {
   const CompiledPort* port = config_ ? config_->findPort(key.first, key.second) : nullptr;
   if (!port || port->protocol != snapshot::Protocol::kTcp) return false;
+  return relayLoop() != nullptr;  // without its epoll set, TCP ports use the Asio relay
+}
+
+proxy::RelayLoop* Worker::relayLoop() {
   if (!relayLoop_) relayLoop_ = std::make_unique<proxy::RelayLoop>(*this);
-  return relayLoop_->ok();  // without its epoll set, TCP ports use the Asio relay
+  return relayLoop_->ok() ? relayLoop_.get() : nullptr;
 }
 
 // Waits for the listening socket, then takes what is queued (a bounded batch: the next
