@@ -36,6 +36,16 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def tcp_snmp():
+    """The Tcp counters of /proc/net/snmp (this network namespace: every TCP socket in it)."""
+    try:
+        with open("/proc/net/snmp") as f:
+            rows = [ln.split() for ln in f if ln.startswith("Tcp:")]
+        return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:])}
+    except (OSError, IndexError, ValueError):
+        return {}
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -1020,10 +1030,15 @@ endpoints:
         for rep in range(self.reps):
             for name in live:
                 port = self.port[name + "_tcp"]
-                s0 = self.cpu_split(name)
+                s0, t0 = self.cpu_split(name), tcp_snmp()
                 r, cpu = self.measure(name, lambda: self.loadgen(
                     "connrate", "127.0.0.1", port, 64, self.dur, "/"))
-                s1 = self.cpu_split(name)
+                s1, t1 = self.cpu_split(name), tcp_snmp()
+                opens = t1.get("PassiveOpens", 0) - t0.get("PassiveOpens", 0)
+                if opens > 0:
+                    # Every relayed connection is accepted twice (DUT and backend). Only
+                    # meaningful when nothing else uses TCP in this network namespace.
+                    r["segs"] = (t1["OutSegs"] - t0["OutSegs"]) / (opens / 2)
                 if cpu and r.get("cps"):
                     r["cpu_us"] = cpu * 1e6 / (r["cps"] * self.dur)
                     if s0 and s1:
@@ -1364,8 +1379,9 @@ endpoints:
                 cu, _ = cell([r["cpu_us"] for r in ok])
                 cps, _ = cell([r["cps"] for r in ok])
                 us = [r["user_share"] for r in ok if "user_share" in r]
-                w("  %-8s DUT CPU µs/conn %-20s user %s%%  (conn/s %s)" % (
-                    name, cu, "%.0f" % (100 * statistics.median(us)) if us else "-", cps))
+                sg, _ = cell([r.get("segs") for r in ok])
+                w("  %-8s DUT CPU µs/conn %-20s user %s%%  TCP segments/conn %s  (conn/s %s)" % (
+                    name, cu, "%.0f" % (100 * statistics.median(us)) if us else "-", sg, cps))
             for name in DUTS:
                 r = lc["runs"].get(("strace", name))
                 if r is None:
