@@ -36,6 +36,16 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def tcp_snmp():
+    """The Tcp counters of /proc/net/snmp (this network namespace: every TCP socket in it)."""
+    try:
+        with open("/proc/net/snmp") as f:
+            rows = [ln.split() for ln in f if ln.startswith("Tcp:")]
+        return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:])}
+    except (OSError, IndexError, ValueError):
+        return {}
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -95,11 +105,16 @@ class Bench:
 
     def cpu_seconds(self, name):
         """utime+stime of every process in the DUT's process group (master + workers)."""
+        split = self.cpu_split(name)
+        return None if split is None else split[0] + split[1]
+
+    def cpu_split(self, name):
+        """(utime, stime) in seconds of every process in the DUT's process group."""
         p = self.procs.get(name)
         if p is None:
             return None
         tick = os.sysconf("SC_CLK_TCK")
-        total = 0
+        user = system = 0
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -110,8 +125,9 @@ class Bench:
                 continue
             # fields[0] is state (field 3); pgrp is field 5, utime 14, stime 15.
             if int(fields[2]) == p.pid:
-                total += int(fields[11]) + int(fields[12])
-        return total / tick
+                user += int(fields[11])
+                system += int(fields[12])
+        return user / tick, system / tick
 
     def rss_mb(self, name):
         p = self.procs.get(name)
@@ -944,6 +960,97 @@ endpoints:
                 log("  rep%d udp %-8s %s" % (rep + 1, name, r))
         self.stop_duts()
 
+    def group_tids(self, name):
+        """Every thread of every process in the DUT's process group (strace -p each)."""
+        p = self.procs.get(name)
+        tids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[2]) != p.pid:
+                        continue
+                tids += os.listdir("/proc/%s/task" % pid)
+            except (OSError, ValueError):
+                continue
+        return tids
+
+    def strace_connrate(self, name, port):
+        """System calls per relayed connection: strace -c -f on the DUT over a connrate run.
+
+        Connections are counted by the DUT's own successful accept calls, so the figure does
+        not depend on the rate strace slows the DUT to."""
+        if not shutil.which("strace"):
+            return {"failed": "strace not installed"}
+        out = os.path.join(self.work, "strace-%s.txt" % name)
+        argv = ["strace", "-c", "-f", "-o", out]
+        for t in self.group_tids(name):
+            argv += ["-p", t]
+        st = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+        with open(self.pidfile, "a") as f:
+            f.write("%d\n" % st.pid)
+        time.sleep(1.0)  # attached
+        try:
+            r = self.loadgen("connrate", "127.0.0.1", port, 64, self.dur, "/")
+        finally:
+            st.send_signal(signal.SIGINT)
+            try:
+                st.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                st.kill()
+                st.wait(timeout=10)
+        calls, errors = {}, {}
+        try:
+            with open(out) as f:
+                for line in f:
+                    parts = line.split()
+                    # % time, seconds, usecs/call, calls, [errors,] syscall
+                    if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                        calls[parts[-1]] = int(parts[3])
+                        errors[parts[-1]] = int(parts[4]) if len(parts) == 6 else 0
+        except OSError:
+            pass
+        conns = sum(calls.get(a, 0) - errors.get(a, 0) for a in ("accept4", "accept"))
+        if conns <= 0:
+            return {"failed": "no accepted connection under strace (%s)" % r}
+        per = {k: v / conns for k, v in calls.items()}
+        return {"conns": conns, "per_conn": sum(per.values()), "calls": per,
+                "errors": {k: v / conns for k, v in errors.items() if v}}
+
+    def section_l4_cost(self):
+        log("== L4 cost (--l4-cost): DUT CPU and system calls per relayed TCP connection ==")
+        self.stop_duts()
+        res = {"runs": {}}
+        self.results["l4cost"] = res
+        info = self.start_duts(1, "l4cost", l4=True)
+        res["info"] = info
+        live = [d for d in DUTS if self.available.get(d) is None]
+        for rep in range(self.reps):
+            for name in live:
+                port = self.port[name + "_tcp"]
+                s0, t0 = self.cpu_split(name), tcp_snmp()
+                r, cpu = self.measure(name, lambda: self.loadgen(
+                    "connrate", "127.0.0.1", port, 64, self.dur, "/"))
+                s1, t1 = self.cpu_split(name), tcp_snmp()
+                opens = t1.get("PassiveOpens", 0) - t0.get("PassiveOpens", 0)
+                if opens > 0:
+                    # Every relayed connection is accepted twice (DUT and backend). Only
+                    # meaningful when nothing else uses TCP in this network namespace.
+                    r["segs"] = (t1["OutSegs"] - t0["OutSegs"]) / (opens / 2)
+                if cpu and r.get("cps"):
+                    r["cpu_us"] = cpu * 1e6 / (r["cps"] * self.dur)
+                    if s0 and s1:
+                        r["user_share"] = (s1[0] - s0[0]) / cpu
+                res["runs"].setdefault(("cpu", name), []).append(r)
+                log("  rep%d connrate %-8s %s" % (rep + 1, name, r))
+        for name in live:
+            r = self.strace_connrate(name, self.port[name + "_tcp"])
+            res["runs"][("strace", name)] = r
+            log("  strace %-8s %s" % (name, {k: v for k, v in r.items() if k != "calls"}))
+        self.stop_duts()
+
     def probe_l4_archway(self):
         try:
             with socket.create_connection(("127.0.0.1", self.port["archway_tcp"]),
@@ -1259,6 +1366,36 @@ endpoints:
                     w("    archway/nginx %s, archway/haproxy %s" % (
                         ratio(meds.get("archway"), meds.get("nginx")),
                         ratio(meds.get("archway"), meds.get("haproxy"))))
+        lc = self.results.get("l4cost")
+        if lc is not None:
+            w("")
+            w("L4 cost (--l4-cost): per relayed TCP connection, loadgen connrate 64 "
+              "(1 HTTP request each)")
+            for name in DUTS:
+                rr = lc["runs"].get(("cpu", name))
+                if rr is None:
+                    continue
+                ok = [r for r in rr if r.get("cpu_us")]
+                cu, _ = cell([r["cpu_us"] for r in ok])
+                cps, _ = cell([r["cps"] for r in ok])
+                us = [r["user_share"] for r in ok if "user_share" in r]
+                sg, _ = cell([r.get("segs") for r in ok])
+                w("  %-8s DUT CPU µs/conn %-20s user %s%%  TCP segments/conn %s  (conn/s %s)" % (
+                    name, cu, "%.0f" % (100 * statistics.median(us)) if us else "-", sg, cps))
+            for name in DUTS:
+                r = lc["runs"].get(("strace", name))
+                if r is None:
+                    continue
+                if "failed" in r:
+                    w("  %-8s syscalls: %s" % (name, r["failed"]))
+                    continue
+                top = sorted(r["calls"].items(), key=lambda kv: -kv[1])
+                w("  %-8s syscalls/conn %.1f over %d connections: %s" % (
+                    name, r["per_conn"], r["conns"],
+                    ", ".join("%s %.2f" % kv for kv in top if kv[1] >= 0.01)))
+                if r["errors"]:
+                    w("  %-8s   of which failed: %s" % ("", ", ".join(
+                        "%s %.2f" % kv for kv in sorted(r["errors"].items()) if kv[1] >= 0.01)))
         gr = self.results.get("grpc")
         if gr is not None:
             w("")
@@ -1317,6 +1454,8 @@ endpoints:
         self.stop_duts()
         if self.args.l4:
             self.section_l4()
+        if self.args.l4_cost:
+            self.section_l4_cost()
         if self.args.grpc:
             self.section_grpc()
         if self.args.instructions:
@@ -1332,6 +1471,9 @@ def main():
                     help="3-second runs, 1 repetition (development; checks every row works)")
     ap.add_argument("--l4", action="store_true", help="add the TCP/UDP section")
     ap.add_argument("--grpc", action="store_true", help="add the gRPC section")
+    ap.add_argument("--l4-cost", action="store_true",
+                    help="add DUT CPU µs and system calls (strace -c -f) per relayed TCP "
+                         "connection (load-proof; the rates under strace are not reported)")
     ap.add_argument("--reps", type=int, default=0,
                     help="repetitions of every measurement (default 3, 1 with --quick)")
     ap.add_argument("--duration", type=int, default=0, help="seconds per run (default 5, "

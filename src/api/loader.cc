@@ -214,6 +214,247 @@ void collectObjects(Json doc, const std::string& file, int line,
   out.objects.push_back(std::move(o));
 }
 
+// Builds each document's JSON value straight from yaml-cpp's parser events, in one pass: no
+// YAML::Node tree (yaml-cpp's LoadAll builds one and toJson copied it), and no separate
+// pre-scan. The values, field lines, limits and messages are those of the node-tree
+// conversion this replaces (see toJson's rules, kept below as the reference for them).
+class DocumentBuilder final : public YAML::EventHandler {
+ public:
+  struct Document {
+    Json value;
+    int line = 0;  // 1-based line of the root node
+    std::shared_ptr<FieldLines> lines;
+    std::string error;  // decode error (the document is skipped), "" when none
+    bool tooDeep = false;
+  };
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    lastStart_ = mark.pos;
+    stack_.clear();
+    anchors_.clear();
+    budget_ = {};
+    doc_ = Document{};
+    doc_.lines = std::make_shared<FieldLines>();
+  }
+  void OnDocumentEnd() override { docs_.push_back(std::move(doc_)); }
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    leaf(mark, Json(nullptr), std::nullopt, anchor);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    leaf(mark, Json(), &value, anchor, &tag);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (failed()) return;
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) {
+      // An alias to a collection still being built: the node tree had a cycle, which the
+      // conversion followed until the depth limit.
+      doc_.tooDeep = true;
+      return;
+    }
+    const Anchored& a = it->second;
+    if (isKeyPosition()) {
+      if (a.collection) return fail(keyNotScalar(a.line));
+      return setKey(a.keyText, a.line);
+    }
+    int depth = static_cast<int>(stack_.size());
+    if (depth + a.height > kMaxDocumentDepth) {
+      doc_.tooDeep = true;
+      return;
+    }
+    if (!countNodes(a.nodes, a.collection)) return;
+    std::string path = childPath();
+    if (!path.empty()) doc_.lines->emplace(path, a.line);
+    place(Json(a.value), path);
+    noteHeight(a.height);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, Json::array(), anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, Json::object(), anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+  int lastStart() const { return lastStart_; }
+  std::vector<Document>& documents() { return docs_; }
+
+ private:
+  struct Frame {
+    Json value;
+    std::string path;
+    int line = 0;
+    YAML::anchor_t anchor = YAML::NullAnchor;
+    size_t nodesAtStart = 0;  // budget_.nodes before this collection was counted
+    int height = 0;           // levels below this collection so far
+    // Maps: the key waiting for its value.
+    bool haveKey = false;
+    std::string key;
+    int keyLine = 0;
+    size_t index = 0;  // sequences: the next item's index
+  };
+  struct Anchored {
+    Json value;
+    int line = 0;
+    bool collection = false;
+    size_t nodes = 1;  // nodes the value counts for when copied by an alias
+    int height = 0;
+    std::string keyText;  // the scalar's text (a null scalar as a key is "")
+  };
+
+  bool failed() const { return doc_.tooDeep || !doc_.error.empty(); }
+  void fail(std::string message) {
+    if (!failed()) doc_.error = std::move(message);
+  }
+  static std::string keyNotScalar(int line) {
+    return "mapping key at line " + std::to_string(line) + " is not a scalar";
+  }
+  bool isKeyPosition() const {
+    return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().haveKey;
+  }
+  std::string childPath() const {
+    if (stack_.empty()) return "";
+    const Frame& f = stack_.back();
+    if (f.value.is_array()) return f.path + "[" + std::to_string(f.index) + "]";
+    return f.path.empty() ? f.key : f.path + "." + f.key;
+  }
+  void setKey(std::string key, int line) {
+    Frame& f = stack_.back();
+    f.haveKey = true;
+    f.key = std::move(key);
+    f.keyLine = line;
+  }
+  // Counts `n` decoded nodes (aliased: copies of an anchored value), with toJson's limits.
+  bool countNodes(size_t n, bool aliased) {
+    size_t nodeRoom = kMaxDocumentNodes - std::min(budget_.nodes, kMaxDocumentNodes);
+    size_t aliasRoom =
+        aliased ? kMaxAliasExpansion - std::min(budget_.aliasedNodes, kMaxAliasExpansion) : n;
+    if (n > nodeRoom && (!aliased || nodeRoom <= aliasRoom)) {
+      fail("document has more than " + std::to_string(kMaxDocumentNodes) + " nodes");
+      return false;
+    }
+    if (aliased && n > aliasRoom) {
+      fail("aliases expand to more than " + std::to_string(kMaxAliasExpansion) + " nodes");
+      return false;
+    }
+    budget_.nodes += n;
+    if (aliased) budget_.aliasedNodes += n;
+    return true;
+  }
+  // A finished value goes into its parent (or becomes the document).
+  void place(Json value, const std::string& path) {
+    if (stack_.empty()) {
+      doc_.value = std::move(value);
+      return;
+    }
+    Frame& f = stack_.back();
+    if (f.value.is_array()) {
+      f.value.push_back(std::move(value));
+      ++f.index;
+    } else {
+      f.value[f.key] = std::move(value);
+      // A field's line is its key's line (a block value starts on the next line).
+      doc_.lines->insert_or_assign(path, f.keyLine);
+      f.haveKey = false;
+    }
+  }
+  void leaf(const YAML::Mark& mark, Json nullValue, std::optional<const std::string*> text,
+            YAML::anchor_t anchor, const std::string* tag = nullptr) {
+    if (failed()) return;
+    int line = mark.line + 1;
+    if (stack_.empty()) doc_.line = line;
+    if (text && !validation::isValidUtf8(**text)) return fail("invalid UTF-8 in a scalar");
+    if (isKeyPosition()) {
+      std::string key = text ? **text : std::string();
+      if (anchor != YAML::NullAnchor)
+        anchors_[anchor] = Anchored{Json(key), line, false, 1, 0, key};
+      return setKey(std::move(key), line);
+    }
+    if (static_cast<int>(stack_.size()) > kMaxDocumentDepth) {
+      doc_.tooDeep = true;
+      return;
+    }
+    if (!countNodes(1, false)) return;
+    Json value = std::move(nullValue);
+    if (text) {
+      // Quoted scalars carry the non-specific tag "!"; only plain scalars are typed.
+      value = (*tag == "!" || *tag == "tag:yaml.org,2002:str") ? Json(**text) : plainScalar(**text);
+    }
+    std::string path = childPath();
+    if (!path.empty()) doc_.lines->emplace(path, line);
+    if (anchor != YAML::NullAnchor)
+      anchors_[anchor] = Anchored{value, line, false, 1, 0, text ? **text : std::string()};
+    place(std::move(value), path);
+    noteHeight(0);
+  }
+  void open(const YAML::Mark& mark, Json empty, YAML::anchor_t anchor) {
+    int line = mark.line + 1;
+    if (failed()) {
+      ++skipDepth_;
+      return;
+    }
+    if (isKeyPosition()) {
+      fail(keyNotScalar(line));
+      ++skipDepth_;
+      return;
+    }
+    if (static_cast<int>(stack_.size()) > kMaxDocumentDepth) {
+      doc_.tooDeep = true;
+      ++skipDepth_;
+      return;
+    }
+    size_t before = budget_.nodes;
+    if (!countNodes(1, false)) {
+      ++skipDepth_;
+      return;
+    }
+    Frame f;
+    f.path = childPath();
+    if (!f.path.empty()) doc_.lines->emplace(f.path, line);
+    f.value = std::move(empty);
+    f.line = line;
+    f.anchor = anchor;
+    f.nodesAtStart = before;
+    if (stack_.empty()) doc_.line = line;
+    stack_.push_back(std::move(f));
+  }
+  void close() {
+    if (skipDepth_ > 0) {
+      --skipDepth_;
+      return;
+    }
+    if (failed() || stack_.empty()) {
+      stack_.clear();
+      return;
+    }
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    if (f.anchor != YAML::NullAnchor) {
+      anchors_[f.anchor] =
+          Anchored{f.value, f.line, true, budget_.nodes - f.nodesAtStart, f.height, ""};
+    }
+    place(std::move(f.value), f.path);
+    noteHeight(f.height);
+  }
+  // A child of `height` levels was placed: its parent has at least one more.
+  void noteHeight(int height) {
+    if (!stack_.empty()) stack_.back().height = std::max(stack_.back().height, height + 1);
+  }
+
+  std::vector<Frame> stack_;
+  std::unordered_map<YAML::anchor_t, Anchored> anchors_;
+  DecodeBudget budget_;
+  Document doc_;
+  std::vector<Document> docs_;
+  size_t skipDepth_ = 0;
+  int lastStart_ = -1;
+};
+
 // Events are ignored; only document starts are watched (see checkDocumentsAdvance).
 class DocumentCounter final : public YAML::EventHandler {
  public:
@@ -260,7 +501,9 @@ void checkDocumentsAdvance(const std::string& text) {
 
 }  // namespace
 
-LoadResult decodeText(std::string_view text, const std::string& fileName) {
+// The reference conversion (yaml-cpp's node tree, after a pre-scan of the stream); tests
+// check that decodeText() gives the same result.
+LoadResult decodeTextWithNodeTree(std::string_view text, const std::string& fileName) {
   LoadResult out;
   std::vector<YAML::Node> docs;
   try {
@@ -296,6 +539,69 @@ LoadResult decodeText(std::string_view text, const std::string& fileName) {
                                  {fileName, line},
                                  "document nested deeper than " +
                                      std::to_string(kMaxDocumentDepth) + " levels; skipped"});
+    } catch (const std::exception& e) {
+      out.inputError = true;
+      out.diagnostics.push_back({Diagnostic::Severity::kError,
+                                 {fileName, line},
+                                 std::string("cannot decode document: ") + e.what()});
+    }
+  }
+  return out;
+}
+
+LoadResult decodeText(std::string_view text, const std::string& fileName) {
+  LoadResult out;
+  DocumentBuilder builder;
+  try {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    int previous = -1;
+    size_t documents = 0;
+    // yaml-cpp 0.7 can loop forever producing empty documents on some malformed input
+    // (found by fuzzing): stop when a document does not move forward.
+    while (parser.HandleNextDocument(builder)) {
+      if (++documents > kMaxDocumentsPerFile) {
+        throw YAML::ParserException(
+            YAML::Mark::null_mark(),
+            "more than " + std::to_string(kMaxDocumentsPerFile) + " documents");
+      }
+      if (documents > 1 && builder.lastStart() <= previous) {
+        throw YAML::ParserException(
+            YAML::Mark::null_mark(),
+            "the parser does not advance past offset " + std::to_string(builder.lastStart()));
+      }
+      previous = builder.lastStart();
+    }
+  } catch (const YAML::Exception& e) {
+    out.inputError = true;
+    out.diagnostics.push_back({Diagnostic::Severity::kError,
+                               {fileName, e.mark.is_null() ? 0 : e.mark.line + 1},
+                               "cannot parse YAML/JSON: " + e.msg});
+    return out;
+  } catch (const std::exception& e) {
+    out.inputError = true;
+    out.diagnostics.push_back(
+        {Diagnostic::Severity::kError, {fileName, 0}, std::string("cannot parse: ") + e.what()});
+    return out;
+  }
+  for (auto& doc : builder.documents()) {
+    int line = doc.line;
+    if (doc.tooDeep) {
+      out.inputError = true;
+      out.diagnostics.push_back({Diagnostic::Severity::kError,
+                                 {fileName, line},
+                                 "document nested deeper than " +
+                                     std::to_string(kMaxDocumentDepth) + " levels; skipped"});
+      continue;
+    }
+    if (!doc.error.empty()) {
+      out.inputError = true;
+      out.diagnostics.push_back(
+          {Diagnostic::Severity::kError, {fileName, line}, "cannot decode document: " + doc.error});
+      continue;
+    }
+    try {
+      collectObjects(std::move(doc.value), fileName, line, std::move(doc.lines), "", out);
     } catch (const std::exception& e) {
       out.inputError = true;
       out.diagnostics.push_back({Diagnostic::Severity::kError,

@@ -36,6 +36,10 @@ std::vector<std::string> expandPaths(const std::vector<std::string>& paths,
 // Objects are returned as decoded, without schema validation.
 LoadResult decodeText(std::string_view text, const std::string& fileName);
 
+// decodeText() as it was done before (yaml-cpp's LoadAll node tree, then a conversion):
+// kept as the reference the one-pass decoder is tested against.
+LoadResult decodeTextWithNodeTree(std::string_view text, const std::string& fileName);
+
 // Reads and decodes every manifest under `paths`.
 LoadResult loadPaths(const std::vector<std::string>& paths);
 

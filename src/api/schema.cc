@@ -41,6 +41,21 @@ class SchemaCompiler {
     }
   }
 
+  // A JSON array of CRD bodies (embeddedCrdJson()).
+  void compileJsonFile(std::string_view fileName, std::string_view text) {
+    Json crds = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!crds.is_array()) {
+      registry_.errors_.push_back(std::string(fileName) + ": embedded CRD JSON does not parse");
+      return;
+    }
+    for (auto& body : crds) {
+      Object o;
+      o.kind = body.is_object() ? std::string(str(body, "kind")) : std::string();
+      o.body = std::move(body);
+      if (o.kind == "CustomResourceDefinition") compileCrd(o, fileName);
+    }
+  }
+
  private:
   void compileCrd(const Object& o, std::string_view fileName) {
     const Json& spec = o.spec();
@@ -91,6 +106,18 @@ class SchemaCompiler {
   static bool boolField(const Json& s, const char* key) {
     const Json* c = child(s, key);
     return c != nullptr && c->is_boolean() && c->get<bool>();
+  }
+
+  // JSON parsing types non-negative integers as unsigned, the YAML loader as signed: values
+  // copied into objects (defaults) or compared with them (enums) are typed as a manifest's.
+  static Json signedIntegers(Json v) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t(INT64_MAX)) {
+      return Json(static_cast<int64_t>(v.get<uint64_t>()));
+    }
+    if (v.is_structured()) {
+      for (auto& item : v) item = signedIntegers(std::move(item));
+    }
+    return v;
   }
 
   std::shared_ptr<const RE2> compilePattern(const std::string& text, const std::string& where) {
@@ -159,7 +186,7 @@ class SchemaCompiler {
     node->exclusiveMinimum = boolField(s, "exclusiveMinimum");
     node->exclusiveMaximum = boolField(s, "exclusiveMaximum");
     if (const Json* e = child(s, "enum"); e != nullptr && e->is_array()) {
-      node->enumValues.assign(e->begin(), e->end());
+      for (const auto& value : *e) node->enumValues.push_back(signedIntegers(value));
     }
     if (std::string_view p = str(s, "pattern"); !p.empty()) {
       node->patternText = std::string(p);
@@ -180,7 +207,7 @@ class SchemaCompiler {
         if (k.is_string()) node->listMapKeys.push_back(k.get<std::string>());
       }
     }
-    if (const Json* d = child(s, "default"); d != nullptr) node->defaultValue = *d;
+    if (const Json* d = child(s, "default"); d != nullptr) node->defaultValue = signedIntegers(*d);
     if (const Json* rules = child(s, "x-kubernetes-validations");
         rules != nullptr && rules->is_array()) {
       for (const auto& r : *rules) {
@@ -224,9 +251,18 @@ std::unique_ptr<SchemaRegistry> SchemaRegistry::compile(
   return registry;
 }
 
+std::unique_ptr<SchemaRegistry> SchemaRegistry::compileJson(
+    const std::vector<std::pair<std::string_view, std::string_view>>& files) {
+  auto registry = std::make_unique<SchemaRegistry>();
+  SchemaCompiler compiler(*registry);
+  for (const auto& [name, text] : files) compiler.compileJsonFile(name, text);
+  compiler.finish();
+  return registry;
+}
+
 const SchemaRegistry& SchemaRegistry::instance() {
   // Function-local static: compiled once, thread-safe (C++11 guarantees).
-  static const std::unique_ptr<SchemaRegistry> kRegistry = compile(embeddedCrds());
+  static const std::unique_ptr<SchemaRegistry> kRegistry = compileJson(embeddedCrdJson());
   return *kRegistry;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -27,6 +28,17 @@ constexpr int kRoundsPerTurn = 4;
 void setNoDelay(int fd) {
   int one = 1;
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+// What a read or write system call did, from its return value and errno.
+enum class IoResult { kMoved, kEnd, kRetry, kAgain, kFailed };
+
+IoResult classify(ssize_t n) {
+  if (n > 0) return IoResult::kMoved;
+  if (n == 0) return IoResult::kEnd;  // a read's EOF (a write of n > 0 bytes never returns 0)
+  if (errno == EINTR) return IoResult::kRetry;
+  if (errno == EAGAIN) return IoResult::kAgain;
+  return IoResult::kFailed;
 }
 
 void closeFd(int& fd) {
@@ -108,11 +120,20 @@ void RelayLoop::serve(int fd, const runtime::PortKey& key) {
   stats::ListenerStats* ls =
       config->worker(worker_.id()).listeners[port->listeners.front().statsIndex];
   const L4RouteSet* route = port->l4->route(0, {}, false);
-  setNoDelay(fd);
-  auto* relay = new PlainTcpRelay(*this, fd, key, ls, config, route);
+  // No TCP_NODELAY call: accepted sockets inherit it from the listening socket.
+  adopt(new PlainTcpRelay(*this, fd, key, ls, config, route))->start();
+}
+
+void RelayLoop::servePeeked(int fd, const runtime::PortKey& key, stats::ListenerStats* stats,
+                            std::shared_ptr<const runtime::RuntimeConfig> config,
+                            const L4RouteSet* route, std::string_view initial) {
+  adopt(new PlainTcpRelay(*this, fd, key, stats, std::move(config), route))->startPeeked(initial);
+}
+
+PlainTcpRelay* RelayLoop::adopt(PlainTcpRelay* relay) {
   relay->liveIndex_ = live_.size();
   live_.push_back(relay);
-  relay->start();
+  return relay;
 }
 
 void RelayLoop::retire(PlainTcpRelay* relay) {
@@ -146,6 +167,7 @@ PlainTcpRelay::PlainTcpRelay(RelayLoop& loop, int downFd, runtime::PortKey key,
                              const L4RouteSet* route)
     : loop_(loop), key_(std::move(key)), stats_(stats), config_(std::move(config)), route_(route) {
   side_[kDown].fd = downFd;
+  side_[kDown].noDelay = true;  // inherited from the listening socket
   link(&loop_.worker_.timers());
   loop_.worker_.addConnection(this);
   if (stats_) {
@@ -165,13 +187,60 @@ PlainTcpRelay::~PlainTcpRelay() {
 }
 
 void PlainTcpRelay::start() {
-  if (!loop_.watch(side_[kDown].fd, this, kDown)) {
+  // The client's first bytes are usually queued by the time it is accepted. Reading them
+  // before the socket is registered keeps the registration from reporting them again, and
+  // lets them leave with the upstream connect (below) instead of one loop turn later.
+  if (!readFirst() || !loop_.watch(side_[kDown].fd, this, kDown)) {
     closeAll();
     return;
   }
   if (!route_ || !connectNext()) {
     if (stats_) stats::inc(stats_->noRoute);
     closeAll();  // the client connection closes
+    return;
+  }
+  sendFirst();
+}
+
+void PlainTcpRelay::startPeeked(std::string_view initial) {
+  Direction& dr = dir_[kDown];
+  dr.buf = std::make_unique_for_overwrite<char[]>(std::max(net::kL4BufferBytes, initial.size()));
+  std::memcpy(dr.buf.get(), initial.data(), initial.size());
+  dr.len = initial.size();
+  // Anything after the peeked bytes (or the FIN) is reported by the registration.
+  if (!loop_.watch(side_[kDown].fd, this, kDown)) {
+    closeAll();
+    return;
+  }
+  if (!route_ || !connectNext()) {
+    if (stats_) stats::inc(stats_->noRoute);
+    closeAll();
+    return;
+  }
+  sendFirst();
+}
+
+bool PlainTcpRelay::readFirst() {
+  Direction& dr = dir_[kDown];
+  Side& s = side_[kDown];
+  dr.buf = std::make_unique_for_overwrite<char[]>(net::kL4BufferBytes);
+  for (;;) {
+    ssize_t n = ::recv(s.fd, dr.buf.get(), net::kL4BufferBytes, 0);
+    switch (classify(n)) {
+      case IoResult::kMoved:
+        dr.len = static_cast<size_t>(n);
+        s.readable = dr.len == net::kL4BufferBytes;  // a short read emptied the socket
+        return true;
+      case IoResult::kEnd:
+        s.readable = true;  // the FIN: read again (and passed on) once connected
+        return true;
+      case IoResult::kRetry:
+        continue;
+      case IoResult::kAgain:
+        return true;  // nothing yet: the registration reports the first bytes
+      case IoResult::kFailed:
+        return false;  // reset before anything was relayed
+    }
   }
 }
 
@@ -189,12 +258,12 @@ bool PlainTcpRelay::connectNext() {
     int fd = ::socket(target.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                       IPPROTO_TCP);
     if (fd < 0) return false;  // out of descriptors
-    setNoDelay(fd);
     int rc = ::connect(fd, target.data(), static_cast<socklen_t>(target.size()));
     // Watched only once the connect is under way: an unconnected socket polls as hung up.
     if ((rc == 0 || errno == EINPROGRESS) && loop_.watch(fd, this, kUp)) {
       side_[kUp] = Side{};
       side_[kUp].fd = fd;
+      side_[kUp].writable = true;  // optimistic: see sendFirst()
       connecting_ = true;
       setDeadline(net::kUpstreamConnectTimeout);
       return true;
@@ -240,13 +309,17 @@ void PlainTcpRelay::onEvent(int side, uint32_t events) {
       return;
     }
     if (!(events & EPOLLOUT)) return;
-    connecting_ = false;
-    setDeadline(net::kTcpIdleTimeout);
+    connected();
   }
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) s.readable = true;  // a read reports errors
   if (events & EPOLLRDHUP) s.peerClosed = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
   progress();
+}
+
+void PlainTcpRelay::connected() {
+  connecting_ = false;
+  setDeadline(net::kTcpIdleTimeout);
 }
 
 void PlainTcpRelay::progress() {
@@ -255,49 +328,70 @@ void PlainTcpRelay::progress() {
   pump(kUp);
 }
 
+void PlainTcpRelay::sendFirst() {
+  // A connect on loopback or a LAN has usually completed by the time connect(2) returns:
+  // the client's first bytes are sent at once, and only EAGAIN (still connecting) waits
+  // for the writable edge. A refused connect moves on to the next endpoint with the bytes
+  // kept. Not done from an event batch, where a stale event of a failed socket could
+  // then be taken for its successor's.
+  if (dir_[kDown].len > 0) pump(kDown);
+}
+
+// Copy mode moves bytes through a user-space buffer (recv/send); splice mode, taken once
+// a direction fills the whole buffer, through a pipe (splice both ways).
 bool PlainTcpRelay::pump(int d) {
   Side& from = side_[d];
   Side& to = side_[1 - d];
   Direction& dr = dir_[d];
-  stats::Counter* bytes =
-      stats_ ? (d == kDown ? &stats_->bytesReceived : &stats_->bytesSent) : nullptr;
-  if (dr.pipeRead >= 0) return pumpSplice(d);
   for (;;) {
-    if (dr.off < dr.len) {
+    bool splicing = dr.pipeRead >= 0;
+    size_t pending = splicing ? dr.inPipe : dr.len - dr.off;
+    if (pending > 0) {
       if (!to.writable) return true;
-      ssize_t n = ::send(to.fd, dr.buf.get() + dr.off, dr.len - dr.off, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) {
-          to.writable = false;
-          return true;
+      if (to.sent && !to.noDelay) {
+        // Nagle can only hold back a socket's second and later sends: the option is set
+        // then, which short request/response connections never pay for.
+        setNoDelay(to.fd);
+        to.noDelay = true;
+      }
+      ssize_t n = splicing ? ::splice(dr.pipeRead, nullptr, to.fd, nullptr, pending,
+                                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+                           : ::send(to.fd, dr.buf.get() + dr.off, pending, MSG_NOSIGNAL);
+      IoResult r = classify(n);
+      if (r == IoResult::kRetry) continue;
+      if (r == IoResult::kAgain) {
+        to.writable = false;  // full, or (first send) still connecting: an edge follows
+        return true;
+      }
+      if (r != IoResult::kMoved) {
+        if (connecting_) {
+          connectFailed();  // refused: the bytes are still here for the next endpoint
+          return false;
         }
         abort();
         return false;
       }
-      dr.off += static_cast<size_t>(n);
-      if (bytes) stats::inc(*bytes, static_cast<uint64_t>(n));
+      if (connecting_) connected();
+      to.sent = true;
+      size_t moved = static_cast<size_t>(n);
+      if (stats_) stats::inc(d == kDown ? stats_->bytesReceived : stats_->bytesSent, moved);
       setDeadline(net::kTcpIdleTimeout);
+      if (splicing) {
+        dr.inPipe -= moved;
+        continue;
+      }
+      dr.off += moved;
       if (dr.off < dr.len) {
         to.writable = false;  // the send buffer is full: its edge comes when it drains
         return true;
       }
       bool bulk = dr.len == net::kL4BufferBytes;
       dr.off = dr.len = 0;
-      if (bulk) {
-        // A full buffer means bulk traffic: from here the kernel moves the bytes.
-        int fds[2];
-        if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-          abort();  // out of descriptors: drop this stream rather than copy half of it
-          return false;
-        }
-        dr.pipeRead = fds[0];
-        dr.pipeWrite = fds[1];
-        // Best effort: a larger pipe moves more per splice call.
-        (void)::fcntl(dr.pipeWrite, F_SETPIPE_SZ, static_cast<int>(net::kSplicePipeBytes));
-        dr.buf.reset();
-        return pumpSplice(d);
+      if (bulk && !startSplice(dr)) {
+        abort();  // out of descriptors: drop this stream rather than copy half of it
+        return false;
       }
+      continue;
     }
     if (dr.ended) return true;
     if (!from.readable) {
@@ -308,81 +402,50 @@ bool PlainTcpRelay::pump(int d) {
       }
       return true;
     }
-    if (!dr.buf) dr.buf = std::make_unique_for_overwrite<char[]>(net::kL4BufferBytes);
-    ssize_t n = ::recv(from.fd, dr.buf.get(), net::kL4BufferBytes, 0);
-    if (n > 0) {
-      dr.off = 0;
-      dr.len = static_cast<size_t>(n);
-      // Edge-triggered: a short read emptied the socket; new bytes bring a new edge.
-      if (dr.len < net::kL4BufferBytes) from.readable = false;
-      continue;
+    ssize_t n;
+    if (splicing) {
+      // The pipe is empty here, so EAGAIN means the socket has nothing to read.
+      n = ::splice(from.fd, nullptr, dr.pipeWrite, nullptr, net::kSplicePipeBytes,
+                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } else {
+      if (!dr.buf) dr.buf = std::make_unique_for_overwrite<char[]>(net::kL4BufferBytes);
+      n = ::recv(from.fd, dr.buf.get(), net::kL4BufferBytes, 0);
     }
-    if (n == 0) {
-      endDirection(d);
-      return !done_;
+    switch (classify(n)) {
+      case IoResult::kMoved:
+        if (splicing) {
+          dr.inPipe = static_cast<size_t>(n);
+        } else {
+          dr.off = 0;
+          dr.len = static_cast<size_t>(n);
+          // Edge-triggered: a short read emptied the socket; new bytes bring a new edge.
+          if (dr.len < net::kL4BufferBytes) from.readable = false;
+        }
+        continue;
+      case IoResult::kEnd:
+        endDirection(d);
+        return !done_;
+      case IoResult::kRetry:
+        continue;
+      case IoResult::kAgain:
+        from.readable = false;
+        return true;
+      case IoResult::kFailed:
+        abort();  // reset
+        return false;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      from.readable = false;
-      return true;
-    }
-    abort();  // reset
-    return false;
   }
 }
 
-bool PlainTcpRelay::pumpSplice(int d) {
-  Side& from = side_[d];
-  Side& to = side_[1 - d];
-  Direction& dr = dir_[d];
-  stats::Counter* bytes =
-      stats_ ? (d == kDown ? &stats_->bytesReceived : &stats_->bytesSent) : nullptr;
-  for (;;) {
-    if (dr.inPipe > 0) {
-      if (!to.writable) return true;
-      ssize_t m = ::splice(dr.pipeRead, nullptr, to.fd, nullptr, dr.inPipe,
-                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (m < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) {
-          to.writable = false;
-          return true;
-        }
-        abort();
-        return false;
-      }
-      dr.inPipe -= static_cast<size_t>(m);
-      if (bytes) stats::inc(*bytes, static_cast<uint64_t>(m));
-      setDeadline(net::kTcpIdleTimeout);
-      continue;
-    }
-    if (dr.ended) return true;
-    if (!from.readable) {
-      if (from.peerClosed) {
-        endDirection(d);
-        return !done_;
-      }
-      return true;
-    }
-    // The pipe is empty here, so EAGAIN means the socket has nothing to read.
-    ssize_t n = ::splice(from.fd, nullptr, dr.pipeWrite, nullptr, net::kSplicePipeBytes,
-                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n > 0) {
-      dr.inPipe = static_cast<size_t>(n);
-      continue;
-    }
-    if (n == 0) {
-      endDirection(d);
-      return !done_;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      from.readable = false;
-      return true;
-    }
-    abort();
-    return false;
-  }
+bool PlainTcpRelay::startSplice(Direction& dr) {
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+  dr.pipeRead = fds[0];
+  dr.pipeWrite = fds[1];
+  // Best effort: a larger pipe moves more per splice call.
+  (void)::fcntl(dr.pipeWrite, F_SETPIPE_SZ, static_cast<int>(net::kSplicePipeBytes));
+  dr.buf.reset();
+  return true;
 }
 
 void PlainTcpRelay::endDirection(int d) {

@@ -1,25 +1,31 @@
-// The plain TCP relay (TCPRoute): the connection-rate path. It runs on raw non-blocking
-// sockets in the worker's own event loop, through a small epoll set of its own whose
-// descriptor the worker's Asio loop waits on (one extra wait per loop turn, shared by
-// every relay of the worker). What this saves against an Asio socket pair, per
-// connection: accept4/socket with SOCK_NONBLOCK instead of ioctl(FIONBIO) twice, one
-// epoll_ctl per socket (registered once, edge-triggered, for reading and writing) instead
-// of add + modify + delete, no poll() in the connect completion, no read that is bound to
-// fail (a short read means the socket is drained; a peer's FIN seen by epoll ends the
-// direction without one more read), and no shutdown(2) when close(2) ends the last
-// direction anyway.
+// The plain TCP relay (TCPRoute, and TLSRoute passthrough once the ClientHello is peeked):
+// the connection-rate path. It runs on raw non-blocking sockets in the worker's own event
+// loop, through a small epoll set of its own whose descriptor the worker's Asio loop waits
+// on (one extra wait per loop turn, shared by every relay of the worker). What this saves
+// against an Asio socket pair, per connection: accept4/socket with SOCK_NONBLOCK instead
+// of ioctl(FIONBIO) twice, one epoll_ctl per socket (registered once, edge-triggered, for
+// reading and writing) instead of add + modify + delete, no poll() or getsockopt() in the
+// connect completion, no read that is bound to fail (a short read means the socket is
+// drained; a peer's FIN seen by epoll ends the direction without one more read), and no
+// shutdown(2) when close(2) ends the last direction anyway. Since then also: the
+// client's first bytes are read right after accept and sent right after connect(2)
+// (which has usually completed on loopback or a LAN; EAGAIN falls back to the writable
+// edge), and TCP_NODELAY costs nothing on the client side (inherited from the listening
+// socket) and is set on the upstream side only before its second send (Nagle cannot hold
+// back a first one). A request/response connection takes 14 system calls in all.
 //
 // Behaviour is the same as TcpRelay's (tcp_proxy.h): connect to a weighted backend of the
 // route (connect timeout, net::kL4ConnectAttempts endpoints tried), copy both ways with
 // half-close kept, a reset or the idle timeout closes both, bulk directions move by
-// splice(2), bytes counted per listener. TLS ports (passthrough and terminate) keep
-// TcpRelay: they need Asio's TLS streams.
+// splice(2), bytes counted per listener. TLS termination keeps TcpRelay (Asio's TLS
+// streams).
 #pragma once
 
 #include <sys/epoll.h>
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include <asio/posix/stream_descriptor.hpp>
@@ -44,9 +50,16 @@ class RelayLoop {
   bool ok() const { return epfd_ >= 0; }
   // Serves an accepted, non-blocking client socket of a TCP port; takes `fd`.
   void serve(int fd, const runtime::PortKey& key);
+  // Serves a TLS passthrough connection (TLSRoute): `initial` is what was read of it to
+  // route it (the ClientHello and anything after it), relayed first. Takes `fd`, which
+  // must be non-blocking and in no other event set.
+  void servePeeked(int fd, const runtime::PortKey& key, stats::ListenerStats* stats,
+                   std::shared_ptr<const runtime::RuntimeConfig> config, const L4RouteSet* route,
+                   std::string_view initial);
 
  private:
   friend class PlainTcpRelay;
+  PlainTcpRelay* adopt(PlainTcpRelay* relay);
   // Watches `fd` (edge-triggered, readable and writable) for side `side` of `relay`.
   bool watch(int fd, PlainTcpRelay* relay, int side);
   // The relay is done: destroyed once no event of the current batch can refer to it.
@@ -72,6 +85,7 @@ class PlainTcpRelay : public runtime::Timed, public runtime::DownstreamConnectio
   ~PlainTcpRelay() override;
 
   void start();
+  void startPeeked(std::string_view initial);
   void onEvent(int side, uint32_t events);
   void drain() override {}  // like TcpRelay: L4 streams end with their peers or a timeout
   const runtime::PortKey& portKey() const override { return key_; }
@@ -88,10 +102,12 @@ class PlainTcpRelay : public runtime::Timed, public runtime::DownstreamConnectio
     bool readable = false;
     bool writable = false;
     bool peerClosed = false;  // EPOLLRDHUP: the peer's FIN is queued behind its data
+    bool sent = false;        // something was written to it
+    bool noDelay = false;     // TCP_NODELAY is set
   };
   // Bytes moving from side `from` to the other side.
   struct Direction {
-    std::unique_ptr<char[]> buf;
+    std::unique_ptr<char[]> buf;  // kL4BufferBytes, or more for a large peeked ClientHello
     size_t off = 0;
     size_t len = 0;
     int pipeRead = -1;  // splice mode: bytes pass through this pipe
@@ -100,13 +116,18 @@ class PlainTcpRelay : public runtime::Timed, public runtime::DownstreamConnectio
     bool ended = false;  // the FIN was passed on (or the relay finishes)
   };
 
+  // Reads what the client sent before it was accepted; false on a reset.
+  bool readFirst();
   // Connects to the next endpoint; false when none is left (the relay is then retired).
   bool connectNext();
   void connectFailed();
+  void connected();
+  void sendFirst();
   void progress();
   // Moves what it can in direction `d`; false when the relay was aborted.
   bool pump(int d);
-  bool pumpSplice(int d);
+  // Switches direction `dr` to splice mode; false when no pipe can be made.
+  static bool startSplice(Direction& dr);
   // Direction `d` reached its end: pass the FIN on, or close everything when it was the
   // last direction.
   void endDirection(int d);

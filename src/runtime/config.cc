@@ -21,8 +21,10 @@ struct Builder {
     return it->second;
   }
 
+  // `r` names the rule in problem messages (formatted only when there is one: formatting it
+  // for each of 10,000 rules was a sixth of a runtime compile).
   std::vector<CompiledFilter> filters(const std::vector<snapshot::HttpFilter>& in,
-                                      const std::string& where) {
+                                      const snapshot::HttpRule& r) {
     std::vector<CompiledFilter> out;
     out.reserve(in.size());
     for (const auto& f : in) {
@@ -32,9 +34,9 @@ struct Builder {
         c.plugin = filters::PluginRegistry::instance().create(f.extension, &c.error);
         if (!c.plugin) {
           if (c.error.empty()) c.error = "filter plugin rejected its configuration";
-          cfg.problems.push_back(fmt::format("{}: ExtensionRef {}/{} {}: {}", where,
-                                             f.extension.group, f.extension.kind, f.extension.name,
-                                             c.error));
+          cfg.problems.push_back(fmt::format("HTTPRoute {}/{} rule {}: ExtensionRef {}/{} {}: {}",
+                                             r.routeNs, r.routeName, r.ruleIndex, f.extension.group,
+                                             f.extension.kind, f.extension.name, c.error));
         }
       } else if (f.type == snapshot::HttpFilter::Type::kRequestMirror) {
         c.mirrorBackend = backend(f.mirror.backend);
@@ -50,14 +52,12 @@ struct Builder {
     CompiledRule c;
     c.rule = r.get();
     c.index = static_cast<uint32_t>(cfg.rules.size());
-    std::string where =
-        fmt::format("HTTPRoute {}/{} rule {}", r->routeNs, r->routeName, r->ruleIndex);
-    c.filters = filters(r->filters, where);
+    c.filters = filters(r->filters, *r);
     for (const auto& wb : r->backends) {
       CompiledBackendRef ref;
       ref.ref = &wb;
       ref.backend = backend(wb.backend);
-      ref.filters = filters(wb.filters, where);
+      ref.filters = filters(wb.filters, *r);
       c.totalWeight += wb.weight;
       c.backends.push_back(std::move(ref));
     }

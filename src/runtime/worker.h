@@ -83,6 +83,10 @@ class Worker {
   upstream::H2Pool* h2Pool(const snapshot::Endpoint& endpoint,
                            const std::shared_ptr<const snapshot::BackendTls>& tls = nullptr);
 
+  // The raw-socket TCP relay loop (proxy/plain_tcp_relay.h), made on first use; null when
+  // it cannot work (no epoll set), and then relays use Asio (proxy/tcp_proxy.h).
+  proxy::RelayLoop* relayLoop();
+
   void addConnection(DownstreamConnection* c);
   void removeConnection(DownstreamConnection* c);
 

@@ -310,6 +310,10 @@ api::LoadResult decodeDocument(std::string_view text, const std::string& file) {
   }
 }
 
+// Up to this many changed keys in a file, its objects are matched against each key (no
+// key built per object).
+constexpr size_t kFewKeys = 16;
+
 // Below this many documents to decode, threads cost more than they save.
 constexpr size_t kParallelDecodeMin = 64;
 constexpr unsigned kMaxDecodeThreads = 4;
@@ -335,6 +339,25 @@ void decodeDocuments(const std::vector<Segment>& segments, const std::vector<siz
 
 }  // namespace
 
+size_t FileSource::TextHash::operator()(std::string_view s) const {
+  // 8 bytes per step, multiply-xorshift mixing (as in wyhash/splitmix); only bucket spread
+  // matters here, equality is checked on the text.
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h = s.size() * kMul;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * kMul;
+  h ^= h >> 32;
+  return static_cast<size_t>(h);
+}
+
 bool FileSource::decodeFile(const std::string& file, FileState& state,
                             std::vector<ObjectPtr>* objects,
                             std::vector<api::Diagnostic>* diagnostics) {
@@ -356,25 +379,26 @@ bool FileSource::decodeFile(const std::string& file, FileState& state,
   // are many (the first load of a big file).
   std::vector<size_t> misses;
   {
-    std::unordered_set<std::string_view> seen;
+    std::unordered_set<std::string_view, TextHash, std::equal_to<>> seen;
     for (size_t i = 0; i < segments->size(); ++i) {
       std::string_view text = (*segments)[i].text;
-      if (seen.insert(text).second && !state.documents.count(std::string(text)))
-        misses.push_back(i);
+      if (seen.insert(text).second && !state.documents.contains(text)) misses.push_back(i);
     }
   }
   std::vector<api::LoadResult> decoded(segments->size());
   decodeDocuments(*segments, misses, file, &decoded);
   counters_.documentsDecoded += misses.size();
-  std::unordered_map<std::string, CachedDocument> next;
+  decltype(state.documents) next;
   for (size_t i = 0; i < segments->size(); ++i) {
     const Segment& seg = (*segments)[i];
-    std::string key(seg.text);
     const CachedDocument* cached = nullptr;
-    if (auto it = next.find(key); it != next.end()) {
+    // A document kept from the last version moves (key and all) into the new map.
+    decltype(state.documents)::node_type reused;
+    if (auto it = next.find(seg.text); it != next.end()) {
       cached = &it->second;  // the same text twice in one file
-    } else if (auto old = state.documents.find(key); old != state.documents.end()) {
-      cached = &old->second;
+    } else if (auto old = state.documents.find(seg.text); old != state.documents.end()) {
+      reused = state.documents.extract(old);
+      cached = &reused.mapped();
     }
     CachedDocument doc;
     if (cached) {
@@ -406,7 +430,12 @@ bool FileSource::decodeFile(const std::string& file, FileState& state,
     }
     objects->insert(objects->end(), doc.objects.begin(), doc.objects.end());
     diagnostics->insert(diagnostics->end(), doc.diagnostics.begin(), doc.diagnostics.end());
-    next.try_emplace(std::move(key), std::move(doc));
+    if (reused) {
+      reused.mapped() = std::move(doc);
+      next.insert(std::move(reused));
+    } else {
+      next.try_emplace(std::string(seg.text), std::move(doc));
+    }
   }
   state.documents = std::move(next);
   return true;
@@ -504,6 +533,48 @@ bool FileSource::applyKey(const api::ObjectKey& key, const std::string& now) {
   return true;
 }
 
+void FileSource::reindex(const std::string& file, const std::vector<ObjectPtr>& old,
+                         const std::vector<ObjectPtr>& now, std::set<api::ObjectKey>* affected) {
+  // An object kept by pointer comes from a document whose text and position did not change,
+  // so its index entry stands: only keys with an object added or removed are looked at
+  // (an edit of one route in a 2,500-route file re-indexed and re-applied all 2,500).
+  // Objects are unique pointers in file order, so the common prefix and suffix of both lists
+  // are the same objects: only the window between them is compared.
+  size_t lo = 0, oldEnd = old.size(), nowEnd = now.size();
+  while (lo < oldEnd && lo < nowEnd && old[lo] == now[lo]) ++lo;
+  while (oldEnd > lo && nowEnd > lo && old[oldEnd - 1] == now[nowEnd - 1]) --oldEnd, --nowEnd;
+  std::unordered_set<const api::Object*> before, after;
+  before.reserve(oldEnd - lo);
+  after.reserve(nowEnd - lo);
+  for (size_t i = lo; i < oldEnd; ++i) before.insert(old[i].get());
+  for (size_t i = lo; i < nowEnd; ++i) after.insert(now[i].get());
+  std::set<api::ObjectKey> changed;
+  for (size_t i = lo; i < oldEnd; ++i)
+    if (!after.count(old[i].get())) changed.insert(api::keyOf(*old[i]));
+  for (size_t i = lo; i < nowEnd; ++i)
+    if (!before.count(now[i].get())) changed.insert(api::keyOf(*now[i]));
+  for (const auto& key : changed) {
+    if (auto it = byKey_.find(key); it != byKey_.end()) {
+      it->second.erase(file);
+      if (it->second.empty()) byKey_.erase(it);
+    }
+  }
+  if (changed.size() <= kFewKeys) {
+    // Every object of the file with a changed key, kept or new: the last one wins.
+    for (const auto& o : now) {
+      for (const auto& key : changed) {
+        if (o->name == key.name && o->ns == key.ns && o->kind == key.kind) byKey_[key][file] = o;
+      }
+    }
+  } else {
+    for (const auto& o : now) {
+      api::ObjectKey key = api::keyOf(*o);
+      if (changed.count(key)) byKey_[key][file] = o;
+    }
+  }
+  affected->merge(changed);
+}
+
 bool FileSource::reload() {
   std::vector<api::Diagnostic> diags;
   bool inputError = false;
@@ -534,12 +605,7 @@ bool FileSource::reload() {
     FileState& state = files_[file];
     std::vector<ObjectPtr> old;
     if (!refreshFile(file, state, &old, nowNs)) continue;
-    unindex(file, old);
-    for (const auto& o : state.objects) {
-      api::ObjectKey key = api::keyOf(*o);
-      byKey_[key][file] = o;  // a later document of the file wins
-      affected.insert(std::move(key));
-    }
+    reindex(file, old, state.objects, &affected);
   }
 
   // Apply what changed to the store with cluster-like generation and creation bookkeeping.

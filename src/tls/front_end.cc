@@ -1,5 +1,8 @@
 #include "tls/front_end.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -8,6 +11,7 @@
 #include "http/stream.h"
 #include "net/byte_stream.h"
 #include "net/limits.h"
+#include "proxy/plain_tcp_relay.h"
 #include "proxy/tcp_proxy.h"
 #include "runtime/config.h"
 #include "tls/client_hello.h"
@@ -89,11 +93,26 @@ asio::awaitable<void> serve(runtime::Worker& worker, asio::ip::tcp::socket socke
   const snapshot::Listener& listener = *port->listeners[index].listener;
   const proxy::L4Listener& l4 = port->l4->listeners()[index];
   stats::ListenerStats* ls = portStats(index);
-  std::error_code ec;
-  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  // (TCP_NODELAY is inherited from the listening socket.)
 
   if (listener.tlsPassthrough) {
     const proxy::L4RouteSet* route = port->l4->route(index, info.serverName, true);
+    // The bytes are relayed untouched from here: the raw-socket relay takes the socket out
+    // of Asio with what was read. The peek's reads made Asio set O_NONBLOCK (its own flag
+    // says so, without a system call); otherwise it is set here.
+    if (proxy::RelayLoop* loop = worker.relayLoop()) {
+      bool nonBlocking = socket.native_non_blocking();
+      std::error_code ec;
+      int fd = socket.release(ec);
+      int on = 1;
+      if (ec || fd < 0) co_return;
+      if (!nonBlocking && ::ioctl(fd, FIONBIO, &on) != 0) {
+        ::close(fd);
+        co_return;
+      }
+      loop->servePeeked(fd, key, ls, config, route, hello);
+      co_return;
+    }
     auto relay = std::make_unique<proxy::TcpRelay>(
         worker, std::make_unique<net::ByteStream>(std::move(socket), std::move(hello)), key, ls);
     co_await proxy::TcpRelay::run(std::move(relay), config, route);

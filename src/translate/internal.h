@@ -114,6 +114,22 @@ struct EntryKey {
   size_t rule = 0, match = 0;
 };
 
+// An EntryKey as three words compared in order, then the entry's position: a smaller key
+// takes precedence, exactly as the precedence rules order EntryKeys (stable). Counts and
+// lengths saturate at widths well above what validation allows (hostnames 253 bytes, paths
+// 1024, 16 headers, 16 query params, 16 rules, 64 matches).
+struct PackedEntryKey {
+  uint64_t a = 0, b = 0, c = 0;
+  uint32_t pos = 0;
+  bool operator<(const PackedEntryKey& o) const {
+    if (a != o.a) return a < o.a;
+    if (b != o.b) return b < o.b;
+    if (c != o.c) return c < o.c;
+    return pos < o.pos;
+  }
+};
+PackedEntryKey packEntryKey(const EntryKey& k, uint32_t pos);
+
 // ---------------------------------------------------------------------------------------
 // What Translator keeps between translations (translator.h). Everything a route step and
 // the snapshot builder derive from one route is a function of that route and of the

@@ -3,7 +3,8 @@
 direction first (the client sees the FIN, its own bytes still reach the backend), a client
 reset closes the backend connection, a client that closes before sending anything, a
 refused endpoint beside a live one (the relay tries the next endpoint: most connections
-succeed, none hangs), many short connections at once (the connection-rate path) with
+succeed, none hangs, and bytes the client sent before the relay connected are kept for
+the endpoint that answers), many short connections at once (the connection-rate path) with
 counters matching, and a graceful stop with relays still open.
 Run: /usr/bin/python3 tests/integration/test_tcp_relay_edges.py"""
 
@@ -160,6 +161,28 @@ class TcpRelayEdgesTest(unittest.TestCase):
             else:
                 self.assertEqual(got, b"")  # closed without bytes
             s.close()
+        self.assertGreaterEqual(served, 26)
+
+    def test_refused_endpoint_with_early_bytes(self):
+        # The client speaks first, before the relay has connected anywhere: its bytes wait
+        # in the relay (they are read at accept and tried at once on the new connection)
+        # and reach the echo server even when a refused endpoint was tried first.
+        served = 0
+        for i in range(40):
+            s = self.connect(self.ports[2])
+            try:
+                msg = b"early-%d" % i
+                try:
+                    s.sendall(msg)
+                    s.shutdown(socket.SHUT_WR)
+                    got = recv_all(s)
+                except OSError:
+                    got = b""  # no endpoint answered: the relay closed (reset) at once
+                if got:
+                    self.assertEqual(got, b"HELLO echo\n" + msg + b"BYE %d\n" % len(msg))
+                    served += 1
+            finally:
+                s.close()
         self.assertGreaterEqual(served, 26)
 
     def test_many_short_connections(self):

@@ -2,7 +2,8 @@
 """End-to-end TLS tests of `archway run` with real peers: SNI certificate selection among
 the HTTPS listeners of one port (exact > wildcard > catch-all), 421 for a Host that
 belongs to another listener, ALPN, frontend client-certificate validation (required and
-AllowInsecureFallback), TLS passthrough (the client sees the backend's own certificate),
+AllowInsecureFallback), TLS passthrough (the client sees the backend's own certificate; the bytes, a large
+ClientHello and what follows it included, reach the backend untouched, half-close kept),
 TLS terminate to a TCP backend, terminate re-encrypted to a TLS backend by a
 BackendTLSPolicy (SNI and hostname verification; a mismatch never reaches the backend), mixed Passthrough+Terminate on one port, and a garbage
 ClientHello that is closed rather than left hanging.
@@ -12,6 +13,7 @@ import os
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import unittest
@@ -41,6 +43,24 @@ def https_get(port, sni, host, ca, alpn=None, cert=None, path="/"):
 
 def peer_names(cert):
     return sorted(v for k, v in cert.get("subjectAltName", ()) if k == "DNS")
+
+
+def big_client_hello(server_name, padding):
+    """A minimal TLS 1.2-style ClientHello with SNI and a padding extension (RFC 7685) of
+    `padding` bytes, split into records of at most 16 KiB."""
+    name = server_name.encode()
+    sni = struct.pack("!BH", 0, len(name)) + name
+    sni = struct.pack("!H", len(sni)) + sni
+    ext = struct.pack("!HH", 0, len(sni)) + sni
+    ext += struct.pack("!HH", 21, padding) + bytes(padding)
+    body = (b"\x03\x03" + bytes(32) + b"\x00" + struct.pack("!HH", 2, 0x1301) + b"\x01\x00"
+            + struct.pack("!H", len(ext)) + ext)
+    msg = b"\x01" + len(body).to_bytes(3, "big") + body
+    records = b""
+    for i in range(0, len(msg), 16384):
+        chunk = msg[i:i + 16384]
+        records += b"\x16\x03\x01" + struct.pack("!H", len(chunk)) + chunk
+    return records
 
 
 class TlsTest(unittest.TestCase):
@@ -77,6 +97,8 @@ class TlsTest(unittest.TestCase):
         cls.tls_backend = StreamEcho("passthrough-backend",
                                      tls_context=server_context(*backend_cert))
         cls.tcp_backend = StreamEcho("terminate-backend")
+        # A plain echo behind a passthrough listener: it sees (and echoes) the raw bytes.
+        cls.raw_backend = StreamEcho("raw-backend")
         # Records the SNI the gateway sends when it re-encrypts (BackendTLSPolicy hostname).
         cls.reenc_sni = []
         reenc_ctx = server_context(*reenc_cert)
@@ -115,6 +137,12 @@ spec:
     protocol: TLS
     port: {cls.p_tls}
     hostname: pass.example
+    tls: {{mode: Passthrough}}
+    allowedRoutes: {{kinds: [{{kind: TLSRoute}}]}}
+  - name: pass-raw
+    protocol: TLS
+    port: {cls.p_tls}
+    hostname: raw.example
     tls: {{mode: Passthrough}}
     allowedRoutes: {{kinds: [{{kind: TLSRoute}}]}}
   - name: term
@@ -176,6 +204,7 @@ spec:
             y.append(service_yaml("echo-" + n, e.port))
         y.append(service_yaml("tls-backend", cls.tls_backend.port))
         y.append(service_yaml("tcp-backend", cls.tcp_backend.port))
+        y.append(service_yaml("raw-backend", cls.raw_backend.port))
         y.append(service_yaml("reenc-backend", cls.reenc_backend.port))
         y.append(service_yaml("reenc-bad-backend", cls.reenc_backend.port))
         for svc, host in (("reenc-backend", "backend.internal"),
@@ -219,6 +248,14 @@ spec:
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: TLSRoute
+metadata: {{name: pass-raw, namespace: default}}
+spec:
+  parentRefs: [{{name: gw, sectionName: pass-raw}}]
+  hostnames: [raw.example]
+  rules: [{{backendRefs: [{{name: raw-backend, port: {cls.raw_backend.port}}}]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
 metadata: {{name: term, namespace: default}}
 spec:
   parentRefs: [{{name: gw, sectionName: term}}]
@@ -253,6 +290,7 @@ spec:
             e.shutdown()
         cls.tls_backend.close()
         cls.tcp_backend.close()
+        cls.raw_backend.close()
         cls.reenc_backend.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
         if failure:
@@ -379,6 +417,31 @@ spec:
             self.assertTrue(data and data[0] == 22, "expected a ServerHello record")
         finally:
             raw.close()
+
+    def test_passthrough_relays_bytes_untouched_with_half_close(self):
+        # The backend receives the ClientHello byte for byte, then what the client sent
+        # right behind it in the same write; the client's FIN reaches it (the echo answers
+        # "BYE n" only then) while the backend's direction stays open. Once with a real
+        # ClientHello, once with one of ~30 KB over two records (larger than the relay's
+        # 16 KiB buffer).
+        ctx = client_context(self.backend_ca)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, out, server_hostname="raw.example")
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        for hello in (out.read(), big_client_hello("raw.example", 30000)):
+            tail = b"after-the-hello" * 3
+            raw = socket.create_connection(("127.0.0.1", self.p_tls), timeout=TIMEOUT)
+            try:
+                raw.sendall(hello + tail)
+                raw.shutdown(socket.SHUT_WR)
+                n = len(hello) + len(tail)
+                self.assertEqual(recv_all(raw),
+                                 b"HELLO raw-backend\n" + hello + tail + b"BYE %d\n" % n)
+            finally:
+                raw.close()
 
     def test_terminate_relays_plaintext(self):
         ctx = client_context(self.ca)

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <asio/io_context.hpp>
 
@@ -245,6 +246,58 @@ TEST_F(FileSourceTest, DocumentCacheMatchesWholeFileDecoding) {
     EXPECT_EQ(*got->lines, *o.lines) << o.displayName();
     EXPECT_EQ(got->spec(), o.spec()) << o.displayName();
     EXPECT_EQ(got->validationErrors, o.validationErrors) << o.displayName();
+  }
+}
+
+// Random edits of files that hold duplicate keys (within and across files), some of which
+// shift the documents below them: after every reload the incrementally maintained store
+// serves what a source loading the directory from scratch serves.
+TEST_F(FileSourceTest, IncrementalReloadsMatchAFreshLoad) {
+  const char* names[] = {"a", "b", "c", "d"};
+  const char* files[] = {"one.yaml", "two.yaml", "three.yaml"};
+  std::map<std::string, std::vector<std::pair<std::string, int>>> content;
+  unsigned seed = 12345;
+  auto next = [&](unsigned n) {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 16) % n;
+  };
+  auto render = [&](const std::string& file) {
+    std::string text;
+    for (const auto& [name, port] : content[file]) {
+      if (!text.empty()) text += "---\n";
+      if (port % 3 == 0) text += "# a comment line\n";  // shifts what follows
+      text += route(name, port);
+    }
+    return text;
+  };
+  FileSource incremental(io_, {dir_.string()}, [this](const api::Store&) { ++changes_; });
+  for (int step = 0; step < 60; ++step) {
+    std::string file = files[next(3)];
+    auto& docs = content[file];
+    switch (next(4)) {
+      case 0:
+        docs.emplace_back(names[next(4)], 80 + static_cast<int>(next(20)));
+        break;
+      case 1:
+        if (!docs.empty()) docs.erase(docs.begin() + next(static_cast<unsigned>(docs.size())));
+        break;
+      default:
+        if (!docs.empty())
+          docs[next(static_cast<unsigned>(docs.size()))].second = 80 + next(20);
+        else
+          docs.emplace_back(names[next(4)], 80);
+    }
+    writeFile(file, render(file));
+    incremental.reload();
+    FileSource fresh(io_, {dir_.string()}, [](const api::Store&) {});
+    fresh.reload();
+    ASSERT_EQ(incremental.store().size(), fresh.store().size()) << "step " << step;
+    for (const auto& [key, o] : fresh.store().all()) {
+      const api::Object* got = incremental.store().find(key.kind, key.ns, key.name);
+      ASSERT_NE(got, nullptr) << "step " << step << ": " << o.displayName();
+      EXPECT_EQ(got->spec(), o.spec()) << "step " << step << ": " << o.displayName();
+      EXPECT_EQ(got->location.file, o.location.file) << "step " << step << ": " << o.displayName();
+    }
   }
 }
 
