@@ -476,27 +476,35 @@ class DocumentCounter final : public YAML::EventHandler {
   int lastStart_ = -1;
 };
 
-// yaml-cpp 0.7's LoadAll can loop forever producing empty documents on some malformed input
-// (found by fuzzing): pre-scan the stream and stop when a document does not move forward.
-void checkDocumentsAdvance(const std::string& text) {
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  DocumentCounter counter;
+// Feeds every document of `parser` to `handler` (which records where the last document
+// started). yaml-cpp 0.7 can loop forever producing empty documents on some malformed input
+// (found by fuzzing): stop when a document does not move forward, and after
+// kMaxDocumentsPerFile documents.
+template <typename Handler>
+void handleAllDocuments(YAML::Parser& parser, Handler& handler) {
   int previous = -1;
   size_t documents = 0;
-  while (parser.HandleNextDocument(counter)) {
+  while (parser.HandleNextDocument(handler)) {
     if (++documents > kMaxDocumentsPerFile) {
       throw YAML::ParserException(
           YAML::Mark::null_mark(),
           "more than " + std::to_string(kMaxDocumentsPerFile) + " documents");
     }
-    if (documents > 1 && counter.lastStart() <= previous) {
+    if (documents > 1 && handler.lastStart() <= previous) {
       throw YAML::ParserException(
           YAML::Mark::null_mark(),
-          "the parser does not advance past offset " + std::to_string(counter.lastStart()));
+          "the parser does not advance past offset " + std::to_string(handler.lastStart()));
     }
-    previous = counter.lastStart();
+    previous = handler.lastStart();
   }
+}
+
+// yaml-cpp's LoadAll has the same loop: pre-scan the stream with the checks above first.
+void checkDocumentsAdvance(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  handleAllDocuments(parser, counter);
 }
 
 }  // namespace
@@ -555,23 +563,7 @@ LoadResult decodeText(std::string_view text, const std::string& fileName) {
   try {
     std::istringstream in{std::string(text)};
     YAML::Parser parser(in);
-    int previous = -1;
-    size_t documents = 0;
-    // yaml-cpp 0.7 can loop forever producing empty documents on some malformed input
-    // (found by fuzzing): stop when a document does not move forward.
-    while (parser.HandleNextDocument(builder)) {
-      if (++documents > kMaxDocumentsPerFile) {
-        throw YAML::ParserException(
-            YAML::Mark::null_mark(),
-            "more than " + std::to_string(kMaxDocumentsPerFile) + " documents");
-      }
-      if (documents > 1 && builder.lastStart() <= previous) {
-        throw YAML::ParserException(
-            YAML::Mark::null_mark(),
-            "the parser does not advance past offset " + std::to_string(builder.lastStart()));
-      }
-      previous = builder.lastStart();
-    }
+    handleAllDocuments(parser, builder);
   } catch (const YAML::Exception& e) {
     out.inputError = true;
     out.diagnostics.push_back({Diagnostic::Severity::kError,

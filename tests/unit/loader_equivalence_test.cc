@@ -8,30 +8,14 @@
 #include <gtest/gtest.h>
 
 #include "api/loader.h"
+#include "strict_json_equal.h"
 
 namespace archway::api {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool strictEqual(const Json& a, const Json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto it = a.begin(); it != a.end(); ++it) {
-      auto jt = b.find(it.key());
-      if (jt == b.end() || !strictEqual(*it, *jt)) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-      if (!strictEqual(a[i], b[i])) return false;
-    return true;
-  }
-  return a == b;
-}
+using testing::strictEqual;
 
 // "" when both decodings agree, else what differs.
 std::string compare(std::string_view text) {

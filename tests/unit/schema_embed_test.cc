@@ -9,31 +9,14 @@
 
 #include "api/loader.h"
 #include "api/schema.h"
+#include "strict_json_equal.h"
 
 namespace archway::api {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Equal values of equal JSON types (5 and 5u, or 1 and 1.0, are not the same here).
-bool strictEqual(const Json& a, const Json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto it = a.begin(); it != a.end(); ++it) {
-      auto jt = b.find(it.key());
-      if (jt == b.end() || !strictEqual(*it, *jt)) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-      if (!strictEqual(a[i], b[i])) return false;
-    return true;
-  }
-  return a == b;
-}
+using testing::strictEqual;
 
 // The first difference between two compiled schemas, or "" when they are the same.
 std::string diff(const SchemaNode* a, const SchemaNode* b, const std::string& path) {
