@@ -476,6 +476,16 @@ class DocumentCounter final : public YAML::EventHandler {
   int lastStart_ = -1;
 };
 
+// A file or document that cannot be read: an input error with its place.
+void addInputError(LoadResult& out, const std::string& fileName, int line, std::string message) {
+  out.inputError = true;
+  out.diagnostics.push_back({Diagnostic::Severity::kError, {fileName, line}, std::move(message)});
+}
+
+std::string tooDeepMessage() {
+  return "document nested deeper than " + std::to_string(kMaxDocumentDepth) + " levels; skipped";
+}
+
 // Feeds every document of `parser` to `handler` (which records where the last document
 // started). yaml-cpp 0.7 can loop forever producing empty documents on some malformed input
 // (found by fuzzing): stop when a document does not move forward, and after
@@ -519,15 +529,11 @@ LoadResult decodeTextWithNodeTree(std::string_view text, const std::string& file
     checkDocumentsAdvance(owned);
     docs = YAML::LoadAll(owned);
   } catch (const YAML::Exception& e) {
-    out.inputError = true;
-    out.diagnostics.push_back({Diagnostic::Severity::kError,
-                               {fileName, e.mark.is_null() ? 0 : e.mark.line + 1},
-                               "cannot parse YAML/JSON: " + e.msg});
+    addInputError(out, fileName, e.mark.is_null() ? 0 : e.mark.line + 1,
+                  "cannot parse YAML/JSON: " + e.msg);
     return out;
   } catch (const std::exception& e) {
-    out.inputError = true;
-    out.diagnostics.push_back(
-        {Diagnostic::Severity::kError, {fileName, 0}, std::string("cannot parse: ") + e.what()});
+    addInputError(out, fileName, 0, std::string("cannot parse: ") + e.what());
     return out;
   }
   for (const auto& doc : docs) {
@@ -538,20 +544,11 @@ LoadResult decodeTextWithNodeTree(std::string_view text, const std::string& file
       Json j = toJson(doc, "", *lines, 0, budget, false);
       collectObjects(std::move(j), fileName, line, std::move(lines), "", out);
     } catch (const DecodeError& e) {
-      out.inputError = true;
-      out.diagnostics.push_back(
-          {Diagnostic::Severity::kError, {fileName, line}, "cannot decode document: " + e.message});
+      addInputError(out, fileName, line, "cannot decode document: " + e.message);
     } catch (const DepthExceeded&) {
-      out.inputError = true;
-      out.diagnostics.push_back({Diagnostic::Severity::kError,
-                                 {fileName, line},
-                                 "document nested deeper than " +
-                                     std::to_string(kMaxDocumentDepth) + " levels; skipped"});
+      addInputError(out, fileName, line, tooDeepMessage());
     } catch (const std::exception& e) {
-      out.inputError = true;
-      out.diagnostics.push_back({Diagnostic::Severity::kError,
-                                 {fileName, line},
-                                 std::string("cannot decode document: ") + e.what()});
+      addInputError(out, fileName, line, std::string("cannot decode document: ") + e.what());
     }
   }
   return out;
@@ -565,40 +562,27 @@ LoadResult decodeText(std::string_view text, const std::string& fileName) {
     YAML::Parser parser(in);
     handleAllDocuments(parser, builder);
   } catch (const YAML::Exception& e) {
-    out.inputError = true;
-    out.diagnostics.push_back({Diagnostic::Severity::kError,
-                               {fileName, e.mark.is_null() ? 0 : e.mark.line + 1},
-                               "cannot parse YAML/JSON: " + e.msg});
+    addInputError(out, fileName, e.mark.is_null() ? 0 : e.mark.line + 1,
+                  "cannot parse YAML/JSON: " + e.msg);
     return out;
   } catch (const std::exception& e) {
-    out.inputError = true;
-    out.diagnostics.push_back(
-        {Diagnostic::Severity::kError, {fileName, 0}, std::string("cannot parse: ") + e.what()});
+    addInputError(out, fileName, 0, std::string("cannot parse: ") + e.what());
     return out;
   }
   for (auto& doc : builder.documents()) {
     int line = doc.line;
     if (doc.tooDeep) {
-      out.inputError = true;
-      out.diagnostics.push_back({Diagnostic::Severity::kError,
-                                 {fileName, line},
-                                 "document nested deeper than " +
-                                     std::to_string(kMaxDocumentDepth) + " levels; skipped"});
+      addInputError(out, fileName, line, tooDeepMessage());
       continue;
     }
     if (!doc.error.empty()) {
-      out.inputError = true;
-      out.diagnostics.push_back(
-          {Diagnostic::Severity::kError, {fileName, line}, "cannot decode document: " + doc.error});
+      addInputError(out, fileName, line, "cannot decode document: " + doc.error);
       continue;
     }
     try {
       collectObjects(std::move(doc.value), fileName, line, std::move(doc.lines), "", out);
     } catch (const std::exception& e) {
-      out.inputError = true;
-      out.diagnostics.push_back({Diagnostic::Severity::kError,
-                                 {fileName, line},
-                                 std::string("cannot decode document: ") + e.what()});
+      addInputError(out, fileName, line, std::string("cannot decode document: ") + e.what());
     }
   }
   return out;

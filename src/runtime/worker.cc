@@ -183,8 +183,8 @@ bool Worker::openAcceptor(const PortKey& key) {
     if (::setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
       ec = std::error_code(errno, std::system_category());
   }
-  // Accepted sockets inherit TCP_NODELAY from the listening socket: the TCP relay relies
-  // on it (one system call less per connection).
+  // Accepted sockets inherit TCP_NODELAY from the listening socket: the HTTP codecs, the
+  // TLS front end and the TCP relay rely on it (one system call less per connection).
   if (!ec) a->acceptor.set_option(asio::ip::tcp::no_delay(true), ec);
   if (!ec) a->acceptor.bind(ep, ec);
   if (!ec) a->acceptor.listen(asio::socket_base::max_listen_connections, ec);

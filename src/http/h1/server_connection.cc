@@ -41,8 +41,8 @@ ServerConnection::ServerConnection(runtime::Worker& worker,
   }
   link(&worker_.timers());
   worker_.addConnection(this);
+  // (TCP_NODELAY is inherited from the listening socket: runtime/worker.cc openAcceptor.)
   std::error_code ec;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   auto remote = socket_.remote_endpoint(ec);
   if (!ec) {
     info_.remoteAddress = remote.address().to_string();

@@ -29,8 +29,7 @@ ConnectionInfo connectionInfoOf(const asio::ip::tcp::socket& socket, const runti
 
 Awaitable<void> serveH2(runtime::Worker& worker, std::unique_ptr<net::Transport> transport,
                         runtime::PortKey key, ConnectionInfo info, std::string initial) {
-  std::error_code ec;
-  transport->lowestLayer().set_option(asio::ip::tcp::no_delay(true), ec);
+  // (TCP_NODELAY is inherited from the listening socket: runtime/worker.cc openAcceptor.)
   auto conn = std::make_unique<ServerConnection>(worker, std::move(transport), std::move(key),
                                                  std::move(info));
   co_await ServerConnection::serve(std::move(conn), std::move(initial));
