@@ -45,6 +45,17 @@ def peer_names(cert):
     return sorted(v for k, v in cert.get("subjectAltName", ()) if k == "DNS")
 
 
+def real_client_hello(ca, server_name):
+    """The ClientHello Python's TLS client sends first to `server_name`, as bytes."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_context(ca).wrap_bio(inc, out, server_hostname=server_name)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
 def big_client_hello(server_name, padding):
     """A minimal TLS 1.2-style ClientHello with SNI and a padding extension (RFC 7685) of
     `padding` bytes, split into records of at most 16 KiB."""
@@ -398,14 +409,7 @@ spec:
 
     def test_passthrough_client_hello_in_tiny_segments(self):
         # A ClientHello written a few bytes at a time (separate TCP segments) still routes.
-        ctx = client_context(self.backend_ca)
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        obj = ctx.wrap_bio(inc, out, server_hostname="pass.example")
-        try:
-            obj.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        hello = out.read()
+        hello = real_client_hello(self.backend_ca, "pass.example")
         raw = socket.create_connection(("127.0.0.1", self.p_tls), timeout=TIMEOUT)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -424,14 +428,8 @@ spec:
         # "BYE n" only then) while the backend's direction stays open. Once with a real
         # ClientHello, once with one of ~30 KB over two records (larger than the relay's
         # 16 KiB buffer).
-        ctx = client_context(self.backend_ca)
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        obj = ctx.wrap_bio(inc, out, server_hostname="raw.example")
-        try:
-            obj.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        for hello in (out.read(), big_client_hello("raw.example", 30000)):
+        for hello in (real_client_hello(self.backend_ca, "raw.example"),
+                      big_client_hello("raw.example", 30000)):
             tail = b"after-the-hello" * 3
             raw = socket.create_connection(("127.0.0.1", self.p_tls), timeout=TIMEOUT)
             try:
