@@ -147,6 +147,7 @@ struct BackendCall {
 };
 
 struct RouteRecord {
+  const api::Object* current = nullptr;  // the route in the store being translated
   std::set<size_t> invalidRules;
   std::vector<api::Diagnostic> diagnostics;
   struct Attached {
@@ -175,6 +176,8 @@ struct TranslationCache {
   // Records by route revision.
   std::unordered_map<uint64_t, RouteRecord> routes;
   std::unordered_map<uint64_t, RouteRecord> next;  // this translation's, replaces `routes`
+  // Revisions of the last translation's routes in olderThan order (their ranks).
+  std::vector<uint64_t> order;
   // Backends by (id, udp, tcp): a function of those and of the context.
   std::map<std::tuple<std::string, bool, bool>, std::shared_ptr<const snapshot::Backend>> backends;
   Translator::Counters counters;
