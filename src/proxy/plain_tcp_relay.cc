@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,10 +21,6 @@
 namespace archway::proxy {
 
 namespace {
-
-// Events taken from the relay epoll set per epoll_wait, and rounds per loop turn.
-constexpr int kEventsPerWait = 128;
-constexpr int kRoundsPerTurn = 4;
 
 void setNoDelay(int fd) {
   int one = 1;
@@ -50,20 +47,9 @@ void closeFd(int& fd) {
 
 // ------------------------------------------------------------------------- RelayLoop
 
-RelayLoop::RelayLoop(runtime::Worker& worker) : worker_(worker), waiter_(worker.io()) {
-  int fd = ::epoll_create1(EPOLL_CLOEXEC);
-  if (fd < 0) {
-    spdlog::warn("tcp relay: epoll_create1 failed: {}", std::strerror(errno));
-    return;
-  }
-  std::error_code ec;
-  waiter_.assign(fd, ec);
-  if (ec) {
-    ::close(fd);
-    return;
-  }
-  epfd_ = fd;
-  arm();
+RelayLoop::RelayLoop(runtime::Worker& worker)
+    : worker_(worker), epfd_(net::reactorEpollFd(worker.io())) {
+  if (epfd_ < 0) spdlog::debug("tcp relay: no epoll reactor, TCP ports use Asio sockets");
 }
 
 RelayLoop::~RelayLoop() {
@@ -72,41 +58,10 @@ RelayLoop::~RelayLoop() {
   all.swap(live_);
   for (auto* r : all) delete r;  // closes its sockets
   retired_.clear();
-  std::error_code ec;
-  waiter_.close(ec);  // the epoll descriptor
 }
 
-bool RelayLoop::watch(int fd, PlainTcpRelay* relay, int side) {
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  ev.data.u64 = reinterpret_cast<uintptr_t>(relay) | static_cast<uintptr_t>(side);
-  return ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
-}
-
-void RelayLoop::arm() {
-  waiter_.async_wait(asio::posix::stream_descriptor::wait_read,
-                     [this, alive = alive_](std::error_code ec) {
-                       if (!*alive || ec) return;  // closed: the worker is going away
-                       onReady();
-                     });
-}
-
-void RelayLoop::onReady() {
-  epoll_event events[kEventsPerWait];
-  dispatching_ = true;
-  for (int round = 0; round < kRoundsPerTurn; ++round) {
-    int n = ::epoll_wait(epfd_, events, kEventsPerWait, 0);
-    if (n <= 0) break;
-    for (int i = 0; i < n; ++i) {
-      auto* relay = reinterpret_cast<PlainTcpRelay*>(events[i].data.u64 & ~uint64_t{1});
-      relay->onEvent(static_cast<int>(events[i].data.u64 & 1), events[i].events);
-    }
-    if (n < kEventsPerWait) break;
-  }
-  dispatching_ = false;
-  reap();
-  // Re-arming re-reads the set's readiness, so events left for the next turn fire at once.
-  arm();
+bool RelayLoop::watch(int fd, net::ReadyEvent& event, bool modify) {
+  return net::watchEdges(epfd_, fd, event, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
 }
 
 void RelayLoop::serve(int fd, const runtime::PortKey& key) {
@@ -124,6 +79,40 @@ void RelayLoop::serve(int fd, const runtime::PortKey& key) {
   adopt(new PlainTcpRelay(*this, fd, key, ls, config, route))->start();
 }
 
+int RelayLoop::takeFromAsio(asio::ip::tcp::socket& socket) {
+  std::error_code ec;
+#if defined(ARCHWAY_REACTOR_EVENTS)
+  // basic_socket's implementation is protected: a pointer to member named through a
+  // derived class reaches it (as in net/drain_aware_read.h).
+  struct Access : asio::ip::tcp::socket {
+    static auto& io(asio::ip::tcp::socket& s) { return s.*(&Access::impl_); }
+  };
+  auto& io = Access::io(socket);
+  auto& impl = io.get_implementation();
+  int fd = impl.socket_;
+  if (fd < 0) return -1;
+  // The peek's reads made Asio set O_NONBLOCK (its own flag says so, without a system
+  // call); otherwise it is set here.
+  if (!socket.native_non_blocking()) {
+    int on = 1;
+    if (::ioctl(fd, FIONBIO, &on) != 0) {
+      socket.close(ec);
+      return -1;
+    }
+  }
+  // "Closing": Asio forgets the descriptor without epoll_ctl(DEL); its registration stays
+  // until servePeeked re-points it, in this same handler (no epoll_wait in between).
+  auto& reactor = asio::use_service<asio::detail::epoll_reactor>(worker_.io());
+  reactor.deregister_descriptor(fd, impl.reactor_data_, true);
+  reactor.cleanup_descriptor_data(impl.reactor_data_);
+  io.get_service().construct(impl);  // the socket object no longer owns fd
+  return fd;
+#else
+  socket.close(ec);  // not reached: without the reactor there is no RelayLoop
+  return -1;
+#endif
+}
+
 void RelayLoop::servePeeked(int fd, const runtime::PortKey& key, stats::ListenerStats* stats,
                             std::shared_ptr<const runtime::RuntimeConfig> config,
                             const L4RouteSet* route, std::string_view initial) {
@@ -138,8 +127,9 @@ PlainTcpRelay* RelayLoop::adopt(PlainTcpRelay* relay) {
 
 void RelayLoop::retire(PlainTcpRelay* relay) {
   retired_.push_back(relay);
-  if (dispatching_ || reapPosted_) return;  // reaped after the batch / by the posted reap
+  if (reapPosted_) return;
   reapPosted_ = true;
+  // Posted from the loop's thread: queued behind every event already taken from epoll.
   asio::post(worker_.io(), [this, alive = alive_] {
     if (!*alive) return;
     reapPosted_ = false;
@@ -165,7 +155,14 @@ PlainTcpRelay::PlainTcpRelay(RelayLoop& loop, int downFd, runtime::PortKey key,
                              stats::ListenerStats* stats,
                              std::shared_ptr<const runtime::RuntimeConfig> config,
                              const L4RouteSet* route)
-    : loop_(loop), key_(std::move(key)), stats_(stats), config_(std::move(config)), route_(route) {
+    : loop_(loop),
+      key_(std::move(key)),
+      stats_(stats),
+      config_(std::move(config)),
+      route_(route),
+      events_{{&PlainTcpRelay::onReady, this, 0},
+              {&PlainTcpRelay::onReady, this, 1},
+              {&PlainTcpRelay::onReady, this, 2}} {
   side_[kDown].fd = downFd;
   side_[kDown].noDelay = true;  // inherited from the listening socket
   link(&loop_.worker_.timers());
@@ -190,16 +187,11 @@ void PlainTcpRelay::start() {
   // The client's first bytes are usually queued by the time it is accepted. Reading them
   // before the socket is registered keeps the registration from reporting them again, and
   // lets them leave with the upstream connect (below) instead of one loop turn later.
-  if (!readFirst() || !loop_.watch(side_[kDown].fd, this, kDown)) {
+  if (!readFirst()) {
     closeAll();
     return;
   }
-  if (!route_ || !connectNext()) {
-    if (stats_) stats::inc(stats_->noRoute);
-    closeAll();  // the client connection closes
-    return;
-  }
-  sendFirst();
+  begin(false);
 }
 
 void PlainTcpRelay::startPeeked(std::string_view initial) {
@@ -207,14 +199,19 @@ void PlainTcpRelay::startPeeked(std::string_view initial) {
   dr.buf = std::make_unique_for_overwrite<char[]>(std::max(net::kL4BufferBytes, initial.size()));
   std::memcpy(dr.buf.get(), initial.data(), initial.size());
   dr.len = initial.size();
-  // Anything after the peeked bytes (or the FIN) is reported by the registration.
-  if (!loop_.watch(side_[kDown].fd, this, kDown)) {
+  // Anything after the peeked bytes (or the FIN) is reported by the registration: epoll
+  // reports a socket's state as of the epoll_ctl, edge-triggered or not.
+  begin(true);
+}
+
+void PlainTcpRelay::begin(bool registered) {
+  if (!loop_.watch(side_[kDown].fd, events_[kDown], registered)) {
     closeAll();
     return;
   }
   if (!route_ || !connectNext()) {
     if (stats_) stats::inc(stats_->noRoute);
-    closeAll();
+    closeAll();  // the client connection closes
     return;
   }
   sendFirst();
@@ -260,7 +257,9 @@ bool PlainTcpRelay::connectNext() {
     if (fd < 0) return false;  // out of descriptors
     int rc = ::connect(fd, target.data(), static_cast<socklen_t>(target.size()));
     // Watched only once the connect is under way: an unconnected socket polls as hung up.
-    if ((rc == 0 || errno == EINPROGRESS) && loop_.watch(fd, this, kUp)) {
+    int ev = 1 + attempts_ % 2;  // not the previous attempt's registration
+    if ((rc == 0 || errno == EINPROGRESS) && loop_.watch(fd, events_[ev])) {
+      upEvent_ = ev;
       side_[kUp] = Side{};
       side_[kUp].fd = fd;
       side_[kUp].writable = true;  // optimistic: see sendFirst()
@@ -298,6 +297,15 @@ void PlainTcpRelay::onDeadline() {
     return;
   }
   abort();  // idle
+}
+
+void PlainTcpRelay::onReady(void* relay, int tag, uint32_t events) {
+  auto* self = static_cast<PlainTcpRelay*>(relay);
+  if (tag == kDown) {
+    self->onEvent(kDown, events);
+  } else if (tag == self->upEvent_) {
+    self->onEvent(kUp, events);
+  }  // else: a failed attempt's, taken from epoll before its socket was closed
 }
 
 void PlainTcpRelay::onEvent(int side, uint32_t events) {

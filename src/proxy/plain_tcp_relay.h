@@ -1,35 +1,35 @@
 // The plain TCP relay (TCPRoute, and TLSRoute passthrough once the ClientHello is peeked):
-// the connection-rate path. It runs on raw non-blocking sockets in the worker's own event
-// loop, through a small epoll set of its own whose descriptor the worker's Asio loop waits
-// on (one extra wait per loop turn, shared by every relay of the worker). What this saves
-// against an Asio socket pair, per connection: accept4/socket with SOCK_NONBLOCK instead
-// of ioctl(FIONBIO) twice, one epoll_ctl per socket (registered once, edge-triggered, for
-// reading and writing) instead of add + modify + delete, no poll() or getsockopt() in the
-// connect completion, no read that is bound to fail (a short read means the socket is
-// drained; a peer's FIN seen by epoll ends the direction without one more read), and no
-// shutdown(2) when close(2) ends the last direction anyway. Since then also: the
-// client's first bytes are read right after accept and sent right after connect(2)
-// (which has usually completed on loopback or a LAN; EAGAIN falls back to the writable
-// edge), and TCP_NODELAY costs nothing on the client side (inherited from the listening
-// socket) and is set on the upstream side only before its second send (Nagle cannot hold
-// back a first one). A request/response connection takes 14 system calls in all.
+// the connection-rate path. It runs on raw non-blocking sockets registered directly in the
+// worker's own epoll set (the one its Asio loop waits on, net/reactor_events.h): one
+// epoll_ctl per socket, edge-triggered for reading, writing and the peer's FIN, and the
+// event masks come back through the worker's ordinary epoll_wait, with no wait operation
+// to re-arm. What this saves against an Asio socket pair, per connection: accept4/socket
+// with SOCK_NONBLOCK instead of ioctl(FIONBIO) twice, one epoll_ctl per socket instead of
+// add + modify + delete, no poll() or getsockopt() in the connect completion, no read that
+// is bound to fail (a short read means the socket is drained; a peer's FIN seen by epoll
+// ends the direction without one more read), and no shutdown(2) when close(2) ends the
+// last direction anyway. The client's first bytes are read right after accept and sent
+// right after connect(2) (which has usually completed on loopback or a LAN; EAGAIN falls
+// back to the writable edge), and TCP_NODELAY costs nothing on the client side (inherited
+// from the listening socket) and is set on the upstream side only before its second send
+// (Nagle cannot hold back a first one). A request/response connection takes 14 system
+// calls in all.
 //
 // Behaviour is the same as TcpRelay's (tcp_proxy.h): connect to a weighted backend of the
 // route (connect timeout, net::kL4ConnectAttempts endpoints tried), copy both ways with
 // half-close kept, a reset or the idle timeout closes both, bulk directions move by
 // splice(2), bytes counted per listener. TLS termination keeps TcpRelay (Asio's TLS
-// streams).
+// streams), and so does every TCP port when the reactor cannot be reached (another Asio).
 #pragma once
-
-#include <sys/epoll.h>
 
 #include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
 
-#include <asio/posix/stream_descriptor.hpp>
+#include <asio/ip/tcp.hpp>
 
+#include "net/reactor_events.h"
 #include "proxy/l4.h"
 #include "runtime/config.h"
 #include "runtime/timed.h"
@@ -43,16 +43,22 @@ class PlainTcpRelay;
 class RelayLoop {
  public:
   explicit RelayLoop(runtime::Worker& worker);
-  ~RelayLoop();  // closes every relay still open (worker shutdown)
+  // Closes every relay still open (worker shutdown). Destroyed after the worker's
+  // io_context, which may hold queued events of open relays until then.
+  ~RelayLoop();
   RelayLoop(const RelayLoop&) = delete;
   RelayLoop& operator=(const RelayLoop&) = delete;
 
   bool ok() const { return epfd_ >= 0; }
   // Serves an accepted, non-blocking client socket of a TCP port; takes `fd`.
   void serve(int fd, const runtime::PortKey& key);
+  // Takes the descriptor of an Asio socket (left closed) for servePeeked: non-blocking,
+  // and still in the worker's epoll set (servePeeked re-points that registration with one
+  // epoll_ctl instead of Asio's delete plus an add). -1 on failure (the socket is closed).
+  int takeFromAsio(asio::ip::tcp::socket& socket);
   // Serves a TLS passthrough connection (TLSRoute): `initial` is what was read of it to
   // route it (the ClientHello and anything after it), relayed first. Takes `fd`, which
-  // must be non-blocking and in no other event set.
+  // comes from takeFromAsio().
   void servePeeked(int fd, const runtime::PortKey& key, stats::ListenerStats* stats,
                    std::shared_ptr<const runtime::RuntimeConfig> config, const L4RouteSet* route,
                    std::string_view initial);
@@ -60,20 +66,18 @@ class RelayLoop {
  private:
   friend class PlainTcpRelay;
   PlainTcpRelay* adopt(PlainTcpRelay* relay);
-  // Watches `fd` (edge-triggered, readable and writable) for side `side` of `relay`.
-  bool watch(int fd, PlainTcpRelay* relay, int side);
-  // The relay is done: destroyed once no event of the current batch can refer to it.
+  // Watches `fd` (edge-triggered: readable, writable, peer's FIN) with `event`; `modify`
+  // when it is still registered (takeFromAsio).
+  bool watch(int fd, net::ReadyEvent& event, bool modify = false);
+  // The relay is done: destroyed by a handler posted behind the events the loop has
+  // already taken from epoll, the last that can refer to it (its sockets are closed).
   void retire(PlainTcpRelay* relay);
-  void arm();
-  void onReady();
   void reap();
 
   runtime::Worker& worker_;
-  int epfd_ = -1;
-  asio::posix::stream_descriptor waiter_;
+  int epfd_ = -1;                     // the worker's reactor's
   std::vector<PlainTcpRelay*> live_;  // every relay not yet destroyed (index in the relay)
   std::vector<PlainTcpRelay*> retired_;
-  bool dispatching_ = false;
   bool reapPosted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
@@ -87,6 +91,7 @@ class PlainTcpRelay : public runtime::Timed, public runtime::DownstreamConnectio
   void start();
   void startPeeked(std::string_view initial);
   void onEvent(int side, uint32_t events);
+  static void onReady(void* relay, int tag, uint32_t events);
   void drain() override {}  // like TcpRelay: L4 streams end with their peers or a timeout
   const runtime::PortKey& portKey() const override { return key_; }
 
@@ -118,6 +123,9 @@ class PlainTcpRelay : public runtime::Timed, public runtime::DownstreamConnectio
 
   // Reads what the client sent before it was accepted; false on a reset.
   bool readFirst();
+  // Serves the client from its first bytes on; `registered`: its socket is still in the
+  // epoll set with a stale registration (re-pointed, not added).
+  void begin(bool registered);
   // Connects to the next endpoint; false when none is left (the relay is then retired).
   bool connectNext();
   void connectFailed();
@@ -141,6 +149,11 @@ class PlainTcpRelay : public runtime::Timed, public runtime::DownstreamConnectio
   const L4RouteSet* route_;
   Side side_[2];
   Direction dir_[2];
+  // Epoll registrations: the client's, and the upstream attempts' alternating between two,
+  // so that an event of a failed attempt already taken from epoll is not taken for its
+  // successor's (upEvent_ is the current one).
+  net::ReadyEvent events_[3];
+  int upEvent_ = 1;
   int attempts_ = 0;
   bool connecting_ = false;
   bool done_ = false;

@@ -49,10 +49,12 @@ Worker::~Worker() {
   stop();
   acceptors_.clear();
   udpListeners_.clear();
-  relayLoop_.reset();  // closes the relays while the timers and counters they use exist
   pools_.clear();
   h2Pools_.clear();
   io_.reset();  // destroys suspended coroutines while the members they use still exist
+  // After the io_context, which may hold queued epoll events of open relays until then;
+  // closes the relays while the timers and counters they use exist.
+  relayLoop_.reset();
 }
 
 void Worker::start() {

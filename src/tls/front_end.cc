@@ -1,6 +1,5 @@
 #include "tls/front_end.h"
 
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -98,18 +97,10 @@ asio::awaitable<void> serve(runtime::Worker& worker, asio::ip::tcp::socket socke
   if (listener.tlsPassthrough) {
     const proxy::L4RouteSet* route = port->l4->route(index, info.serverName, true);
     // The bytes are relayed untouched from here: the raw-socket relay takes the socket out
-    // of Asio with what was read. The peek's reads made Asio set O_NONBLOCK (its own flag
-    // says so, without a system call); otherwise it is set here.
+    // of Asio with what was read.
     if (proxy::RelayLoop* loop = worker.relayLoop()) {
-      bool nonBlocking = socket.native_non_blocking();
-      std::error_code ec;
-      int fd = socket.release(ec);
-      int on = 1;
-      if (ec || fd < 0) co_return;
-      if (!nonBlocking && ::ioctl(fd, FIONBIO, &on) != 0) {
-        ::close(fd);
-        co_return;
-      }
+      int fd = loop->takeFromAsio(socket);
+      if (fd < 0) co_return;
       loop->servePeeked(fd, key, ls, config, route, hello);
       co_return;
     }
