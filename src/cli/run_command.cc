@@ -19,6 +19,7 @@
 #include "admin/admin.h"
 #include "cli/commands.h"
 #include "net/limits.h"
+#include "runtime/reaper.h"
 #include "runtime/server.h"
 #include "sources/file_source.h"
 #include "sources/kube_config.h"
@@ -165,6 +166,8 @@ int runServe(const RunOptions& options) {
   asio::signal_set signals(control, SIGINT, SIGTERM);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Declared before the server: destroyed after it, when no worker holds a configuration.
+  runtime::Reaper reaper;
   runtime::Server server(workers, &accessLog);
   std::string statusJson = "{\"items\": []}\n";
   translate::TranslateOptions topts;
@@ -224,12 +227,9 @@ int runServe(const RunOptions& options) {
       statusStale = false;
     }
     auto translated = std::chrono::steady_clock::now();
-    // The previous configuration is freed here, once the workers have moved off it.
-    if (auto retired = server.publish(std::move(snap))) {
-      auto timer = std::make_shared<asio::steady_timer>(control, std::chrono::milliseconds(50));
-      timer->async_wait(
-          [timer, retired = std::move(retired)](std::error_code) mutable { retired.reset(); });
-    }
+    // The previous configuration is freed by the reaper's thread once the workers have moved
+    // off it: neither this thread (the next change) nor a worker (requests) waits for it.
+    reaper.retire(server.publish(std::move(snap)));
     auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
     const auto& c = translator.counters();
     spdlog::info(

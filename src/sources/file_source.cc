@@ -101,6 +101,8 @@ void FileSource::readEvents() {
       return;
     }
     bool relevant = false;
+    // Only manifests renamed into place (or gone): complete files, nothing left to settle.
+    bool renamesOnly = true;
     size_t off = 0;
     while (off + sizeof(inotify_event) <= n) {
       auto* ev = reinterpret_cast<const inotify_event*>(eventBuf_.data() + off);
@@ -114,6 +116,9 @@ void FileSource::readEvents() {
         const char* name = ev->len ? ev->name : "";
         if (!this->relevant(ev->wd, name, ev->mask)) continue;
         relevant = true;
+        if (*name == '\0' || (ev->mask & IN_ISDIR) ||
+            !(ev->mask & (IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)))
+          renamesOnly = false;
         // A manifest modified and not yet closed is still being written: wait longer.
         if (*name != '\0' && !(ev->mask & IN_ISDIR)) {
           auto key = std::make_pair(ev->wd, std::string(name));
@@ -124,7 +129,7 @@ void FileSource::readEvents() {
         }
       }
     }
-    if (relevant) scheduleReload(writing_.empty());
+    if (relevant) scheduleReload(writing_.empty(), renamesOnly && writing_.empty());
     readEvents();
   });
 }
@@ -146,11 +151,15 @@ bool FileSource::relevant(int wd, const char* name, uint32_t mask) const {
   return false;
 }
 
-void FileSource::scheduleReload(bool settled) {
+void FileSource::scheduleReload(bool settled, bool immediate) {
   auto now = std::chrono::steady_clock::now();
   if (!pendingSince_) pendingSince_ = now;
   // Debounce, but never push a pending reload past kFileWatchMaxDelay from its first event.
-  auto delay = settled ? net::kFileWatchSettle : net::kFileWatchDebounce;
+  // A burst of renames into place needs no settling: each renamed file is complete (and a
+  // later event reloads again), so the reload runs as soon as the loop gets to it.
+  auto delay = immediate ? std::chrono::milliseconds(0)
+               : settled ? net::kFileWatchSettle
+                         : net::kFileWatchDebounce;
   auto due = std::min(now + delay, *pendingSince_ + net::kFileWatchMaxDelay);
   debounce_.expires_at(due);
   debounce_.async_wait([this](std::error_code ec) {

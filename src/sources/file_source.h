@@ -4,9 +4,9 @@
 // and grows when an object's spec changes; metadata.creationTimestamp is assigned at first
 // sight and kept; an object whose file (or document) disappears is gone. Rename-replace,
 // create, write and delete of manifests count as changes (other files in a watched directory,
-// such as an access log, do not); bursts are coalesced (kFileWatchSettle once every written
-// manifest is closed, kFileWatchDebounce while one is still being written, at most
-// kFileWatchMaxDelay).
+// such as an access log, do not); bursts are coalesced (no delay after a rename into place
+// or a removal, kFileWatchSettle once every written manifest is closed, kFileWatchDebounce
+// while one is still being written, at most kFileWatchMaxDelay).
 // A reload reads only the files whose (device, inode, mtime, size) changed (or that were
 // written too recently to trust their mtime), and decodes and validates only the documents
 // of a file whose text changed: the others keep their decoded objects. Only objects whose
@@ -115,7 +115,9 @@ class FileSource {
   void addWatches();
   void watchDir(const std::string& dir);
   void readEvents();
-  void scheduleReload(bool settled);
+  // `settled`: no manifest is being written; `immediate`: the burst only renamed manifests
+  // into place or removed them.
+  void scheduleReload(bool settled, bool immediate);
   // True when an event on `name` (in a watched directory) can change what we load.
   bool relevant(int wd, const char* name, uint32_t mask) const;
 

@@ -112,6 +112,10 @@ struct EntryKey {
   size_t headers = 0, queries = 0;
   uint32_t routeRank = 0;  // Attachment::routeRank: older routes first
   size_t rule = 0, match = 0;
+  // With a Translator: the attachment's index in its route record and the entry's index in
+  // the attachment's output; they order one route's entries that are otherwise equal (as
+  // the position of each entry in the listener's list does without a Translator).
+  uint32_t attachment = 0, entry = 0;
 };
 
 // An EntryKey as three words compared in order, then the entry's position: a smaller key
@@ -147,6 +151,8 @@ struct BackendCall {
 };
 
 struct RouteRecord {
+  const api::Object* current = nullptr;  // the route in the store being translated
+  uint32_t rank = 0;                     // its position in olderThan order, this translation
   std::set<size_t> invalidRules;
   std::vector<api::Diagnostic> diagnostics;
   struct Attached {
@@ -159,6 +165,7 @@ struct RouteRecord {
   // The snapshot builder's output for each attachment (same order), once built.
   struct Built {
     bool done = false;
+    uint64_t replayedIn = 0;  // TranslationCache::epoch of the last translation that replayed it
     std::vector<std::pair<EntryKey, snapshot::HttpRouteEntry>> http;
     std::vector<snapshot::L4Route> l4;
     std::vector<BackendCall> backends;
@@ -175,6 +182,24 @@ struct TranslationCache {
   // Records by route revision.
   std::unordered_map<uint64_t, RouteRecord> routes;
   std::unordered_map<uint64_t, RouteRecord> next;  // this translation's, replaces `routes`
+  // Revisions of the last translation's routes in olderThan order (their ranks).
+  std::vector<uint64_t> order;
+  uint64_t epoch = 0;  // grows with every translation
+  // Set by processRoutes: this translation's ranks keep the relative order of the routes
+  // of the last one (always, unless a route has no creation timestamp: olderThan is then
+  // not a strict order and a full sort may order the same routes differently).
+  bool ranksKeepOrder = false;
+  // Each listener's HTTP entries (by index in Context::allListeners) in precedence order, as
+  // the last translation left them, by where their record keeps them. The records of the
+  // last translation all live until the end of the next one (in `routes` or `next`), so
+  // these stay valid until then; entries whose attachment was replayed keep their relative
+  // order (a change of route ranks keeps the order of the others), only the rest is sorted
+  // and merged in. Cleared with the records.
+  struct EntryRef {
+    RouteRecord* record = nullptr;
+    uint32_t attachment = 0, entry = 0;
+  };
+  std::vector<std::vector<EntryRef>> httpOrder;
   // Backends by (id, udp, tcp): a function of those and of the context.
   std::map<std::tuple<std::string, bool, bool>, std::shared_ptr<const snapshot::Backend>> backends;
   Translator::Counters counters;

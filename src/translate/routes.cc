@@ -472,13 +472,11 @@ void replayRoute(Context& ctx, const api::Object* route, uint32_t rank, RouteRec
 
 }  // namespace
 
-void processRoutes(Context& ctx) {
-  std::vector<const api::Object*> routes;
-  for (const char* kind : kRouteKinds)
-    for (const api::Object* o : ctx.store.ofKind(kind))
-      if (isRouteKind(*o)) routes.push_back(o);
-  // olderThan order, with each distinct creationTimestamp compared once (routes share few,
-  // and neighbours in the store usually share one).
+namespace {
+
+// Sorts routes in olderThan order, with each distinct creationTimestamp compared once
+// (routes share few, and neighbours in the store usually share one).
+void sortByAge(std::vector<const api::Object*>& routes) {
   std::map<std::string_view, uint32_t> stamps;
   const std::string* last = nullptr;
   for (const api::Object* o : routes) {
@@ -510,22 +508,86 @@ void processRoutes(Context& ctx) {
     if (a.order != b.order) return a.order < b.order;
     return std::tie(a.route->ns, a.route->name) < std::tie(b.route->ns, b.route->name);
   });
+  for (size_t i = 0; i < keyed.size(); ++i) routes[i] = keyed[i].route;
+}
+
+}  // namespace
+
+void processRoutes(Context& ctx) {
+  std::vector<const api::Object*> routes;
+  for (const char* kind : kRouteKinds)
+    for (const api::Object* o : ctx.store.ofKind(kind))
+      if (std::string_view(o->apiVersion).starts_with("gateway.networking.k8s.io/"))
+        routes.push_back(o);  // isRouteKind(), the kind being known
 
   TranslationCache* cache = ctx.cache;
-  for (uint32_t rank = 0; rank < keyed.size(); ++rank) {
-    const api::Object* route = keyed[rank].route;
-    if (!cache) {
-      translateRoute(ctx, route, rank, nullptr);
-      continue;
+  if (!cache) {
+    sortByAge(routes);
+    for (uint32_t rank = 0; rank < routes.size(); ++rank)
+      translateRoute(ctx, routes[rank], rank, nullptr);
+    return;
+  }
+  // Routes with a record (same revision: same age and name) move to this translation's
+  // records; they keep their relative order from the last translation, so only the others
+  // are sorted, then merged in. olderThan is a total order when every route has a creation
+  // timestamp (creationOrder is unique in a store); otherwise everything is sorted again.
+  std::vector<const api::Object*> fresh;
+  bool stamped = true;
+  for (const api::Object* o : routes) {
+    if (o->creationTimestamp.empty()) stamped = false;
+    if (auto node = cache->routes.extract(o->revision)) {
+      node.mapped().current = o;
+      cache->next.insert(std::move(node));
+    } else {
+      fresh.push_back(o);
     }
-    if (auto node = cache->routes.extract(route->revision)) {
-      auto ins = cache->next.insert(std::move(node));
-      replayRoute(ctx, route, rank, ins.position->second);
+  }
+  std::vector<std::pair<const api::Object*, RouteRecord*>> ordered;
+  ordered.reserve(routes.size());
+  cache->ranksKeepOrder = stamped;
+  if (stamped) {
+    std::vector<std::pair<const api::Object*, RouteRecord*>> kept;
+    kept.reserve(routes.size() - fresh.size());
+    for (uint64_t revision : cache->order)
+      if (auto it = cache->next.find(revision); it != cache->next.end())
+        kept.emplace_back(it->second.current, &it->second);
+    sortByAge(fresh);
+    auto older = [](const std::pair<const api::Object*, RouteRecord*>& a,
+                    const std::pair<const api::Object*, RouteRecord*>& b) {
+      return olderThan(a.first, b.first);
+    };
+    // Each changed route is placed by binary search (a change is usually one route among
+    // thousands); kept routes before it are copied over. Ties cannot happen (total order).
+    auto from = kept.begin();
+    for (const api::Object* o : fresh) {
+      std::pair<const api::Object*, RouteRecord*> f{o, nullptr};
+      auto at = std::upper_bound(from, kept.end(), f, older);
+      ordered.insert(ordered.end(), from, at);
+      ordered.push_back(f);
+      from = at;
+    }
+    ordered.insert(ordered.end(), from, kept.end());
+  } else {
+    sortByAge(routes);
+    for (const api::Object* o : routes) {
+      auto it = cache->next.find(o->revision);
+      ordered.emplace_back(o, it != cache->next.end() ? &it->second : nullptr);
+    }
+  }
+  cache->order.clear();
+  cache->order.reserve(ordered.size());
+  for (uint32_t rank = 0; rank < ordered.size(); ++rank) {
+    auto [route, record] = ordered[rank];
+    cache->order.push_back(route->revision);
+    if (record) {
+      record->rank = rank;
+      replayRoute(ctx, route, rank, *record);
       ++cache->counters.routesReused;
       continue;
     }
     RouteRecord& rec = cache->next[route->revision];
     rec = RouteRecord{};
+    rec.rank = rank;
     translateRoute(ctx, route, rank, &rec);
     ++cache->counters.routesTranslated;
   }

@@ -86,9 +86,15 @@ class Builder {
                                                size_t index, const GatewayInfo& gw, bool grpc);
   void addHttp(const Attachment& a);
   void addL4(const Attachment& a);
-  // Adds a recorded attachment's output; false (nothing added but backends the recorded
-  // calls would have added anyway) when a backend would not be the recorded one.
+  // Adds a recorded attachment's output (its L4 routes; its HTTP entries are merged by
+  // mergeHttp()); false (nothing added but backends the recorded calls would have added
+  // anyway) when a backend would not be the recorded one.
   bool replay(const Attachment& a, const RouteRecord::Built& built);
+  // With a Translator: each listener's HTTP entries in precedence order from the last
+  // order (entries of replayed attachments) and the entries built this time.
+  void mergeHttp();
+  // Without: every entry sorted.
+  void sortHttp();
 
   Context& ctx_;
   std::shared_ptr<snapshot::Snapshot> snap_;
@@ -101,6 +107,10 @@ class Builder {
   // that could be a route's (ExtensionRef: not recorded).
   RouteRecord::Built* recording_ = nullptr;
   bool unrecordable_ = false;
+  // With a Translator: the record that keeps each entry of entries_ (null: none).
+  std::map<snapshot::Listener*, std::vector<RouteRecord*>> owners_;
+  // Backends a replayed call was already checked against in this build.
+  std::vector<const snapshot::Backend*> checked_;
 };
 
 std::shared_ptr<const snapshot::Backend> Builder::backend(const api::Object& route,
@@ -344,6 +354,7 @@ void Builder::addHttp(const Attachment& a) {
   std::vector<std::string> hosts = a.hostnames;
   if (hosts.empty()) hosts.push_back("");  // any host of the listener
   const api::Json& rules = arr(route.spec(), "rules");
+  uint32_t entryCount = 0;  // entries of this attachment so far (EntryKey::entry)
   for (size_t ri = 0; ri < rules.size(); ++ri) {
     if (dropped.count(ri)) continue;
     auto rule = httpRule(route, rules[ri], ri, gw, grpc);
@@ -429,6 +440,8 @@ void Builder::addHttp(const Attachment& a) {
         EntryKey k = k0;
         k.hostClass = host.empty() ? 2 : isWildcard(host) ? 1 : 0;
         k.hostLen = host.size();
+        k.attachment = static_cast<uint32_t>(a.index);
+        k.entry = entryCount++;
         snapshot::HttpRouteEntry e;
         if (!host.empty()) e.hostnames.push_back(host);
         e.match = hm;
@@ -475,22 +488,20 @@ void Builder::addL4(const Attachment& a) {
 
 bool Builder::replay(const Attachment& a, const RouteRecord::Built& built) {
   for (const auto& call : built.backends) {
+    // A backend checked once is listed under its id (call.id is always backend->id): the
+    // same check again would pass. Routes share few backends, so the list stays short.
+    if (std::find(checked_.begin(), checked_.end(), call.backend.get()) != checked_.end()) continue;
     if (auto it = snap_->backends.find(call.id); it != snap_->backends.end()) {
       if (it->second != call.backend) return false;
-      continue;
+    } else {
+      auto memo = ctx_.cache->backends.find({call.id, call.udp, call.tcp});
+      if (memo == ctx_.cache->backends.end() || memo->second != call.backend) return false;
+      snap_->backends.emplace(call.id, memo->second);
     }
-    auto memo = ctx_.cache->backends.find({call.id, call.udp, call.tcp});
-    if (memo == ctx_.cache->backends.end() || memo->second != call.backend) return false;
-    snap_->backends.emplace(call.id, memo->second);
+    if (checked_.size() < 64) checked_.push_back(call.backend.get());
   }
+  // HTTP entries stay in the record: mergeHttp() takes them from the last order.
   snapshot::Listener* listener = a.listener->compiled.get();
-  if (!built.http.empty()) {
-    auto& list = entries_[listener];
-    for (const auto& [k, e] : built.http) {
-      list.emplace_back(k, e);
-      list.back().first.routeRank = a.routeRank;
-    }
-  }
   if (!built.l4.empty()) {
     auto& list = l4_[listener];
     for (const auto& r : built.l4) list.emplace_back(a.route, r);
@@ -516,6 +527,115 @@ bool moreSpecific(const std::shared_ptr<const snapshot::Listener>& a,
   if (rank(*a) != rank(*b)) return rank(*a) < rank(*b);
   return std::tie(a->gatewayNs, a->gatewayName, a->name) <
          std::tie(b->gatewayNs, b->gatewayName, b->name);
+}
+
+void Builder::sortHttp() {
+  for (auto& [listener, entryList] : entries_) {
+    auto& list = entryList;  // a plain reference: clang 14 cannot capture a structured binding
+    // Sort compact keys, not the entries themselves (moving an entry moves its match strings;
+    // comparing the entries' keys in place missed the cache for every comparison). The packed
+    // key orders exactly as the precedence rules do (fields descending where longer or more
+    // wins), and the position makes it the stable order.
+    std::vector<PackedEntryKey> order(list.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = packEntryKey(list[i].first, i);
+    std::sort(order.begin(), order.end());
+    listener->httpRoutes.reserve(list.size());
+    for (const PackedEntryKey& k : order)
+      listener->httpRoutes.push_back(std::move(list[k.pos].second));
+  }
+}
+
+namespace {
+
+// The precedence order of sortHttp() with the position replaced by (attachment, entry):
+// entries with equal packed keys belong to one route (the rank is in the key), and that
+// route's entries on a listener were listed by attachment, then entry.
+struct MergeKey {
+  uint64_t a = 0, b = 0, c = 0;
+  uint32_t attachment = 0, entry = 0;
+  bool operator<(const MergeKey& o) const {
+    return std::tie(a, b, c, attachment, entry) < std::tie(o.a, o.b, o.c, o.attachment, o.entry);
+  }
+};
+
+MergeKey mergeKey(const EntryKey& k, uint32_t rank) {
+  EntryKey current = k;
+  current.routeRank = rank;
+  PackedEntryKey p = packEntryKey(current, 0);
+  return {p.a, p.b, p.c, k.attachment, k.entry};
+}
+
+}  // namespace
+
+void Builder::mergeHttp() {
+  TranslationCache& cache = *ctx_.cache;
+  using EntryRef = TranslationCache::EntryRef;
+  cache.httpOrder.resize(ctx_.allListeners.size());
+  const uint64_t epoch = cache.epoch;
+  for (size_t li = 0; li < ctx_.allListeners.size(); ++li) {
+    std::vector<EntryRef>& last = cache.httpOrder[li];
+    snapshot::Listener* listener = ctx_.allListeners[li]->compiled.get();
+    if (!listener) {
+      last.clear();
+      continue;
+    }
+    // Entries of attachments replayed this time, still in precedence order: their keys only
+    // changed by their routes' ranks, which keep the routes' relative order.
+    std::vector<EntryRef> kept;
+    kept.reserve(last.size());
+    for (const EntryRef& r : last)
+      if (r.record->built[r.attachment].replayedIn == epoch) kept.push_back(r);
+    auto keptKey = [&](const EntryRef& r) {
+      return mergeKey(r.record->built[r.attachment].http[r.entry].first, r.record->rank);
+    };
+    if (!cache.ranksKeepOrder) {
+      std::vector<std::pair<MergeKey, EntryRef>> keyed;
+      keyed.reserve(kept.size());
+      for (const EntryRef& r : kept) keyed.emplace_back(keptKey(r), r);
+      std::sort(keyed.begin(), keyed.end(),
+                [](const auto& x, const auto& y) { return x.first < y.first; });
+      for (size_t i = 0; i < kept.size(); ++i) kept[i] = keyed[i].second;
+    }
+    // Entries built this time, sorted.
+    static std::vector<std::pair<EntryKey, snapshot::HttpRouteEntry>> kNone;
+    auto built = entries_.find(listener);
+    auto& fresh = built != entries_.end() ? built->second : kNone;
+    const std::vector<RouteRecord*>& owners = owners_[listener];
+    std::vector<std::pair<MergeKey, uint32_t>> order(fresh.size());
+    for (uint32_t i = 0; i < fresh.size(); ++i)
+      order[i] = {mergeKey(fresh[i].first, fresh[i].first.routeRank), i};
+    std::sort(order.begin(), order.end(),
+              [](const auto& x, const auto& y) { return x.first < y.first; });
+    // Each built entry goes after the kept ones that precede it (binary search: a change
+    // usually builds a few entries among thousands). Keys are unique: no ties.
+    std::vector<EntryRef> next;
+    next.reserve(kept.size() + fresh.size());
+    listener->httpRoutes.reserve(kept.size() + fresh.size());
+    size_t from = 0;
+    auto emitKept = [&](size_t upTo) {
+      for (; from < upTo; ++from) {
+        const EntryRef& r = kept[from];
+        listener->httpRoutes.push_back(r.record->built[r.attachment].http[r.entry].second);
+        next.push_back(r);
+      }
+    };
+    for (const auto& [key, i] : order) {
+      size_t lo = from, hi = kept.size();
+      while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (key < keptKey(kept[mid]))
+          hi = mid;
+        else
+          lo = mid + 1;
+      }
+      emitKept(lo);
+      // Recorded: the record holds a copy for the next translation.
+      if (RouteRecord* owner = owners[i]) next.push_back({owner, key.attachment, key.entry});
+      listener->httpRoutes.push_back(std::move(fresh[i].second));
+    }
+    emitKept(kept.size());
+    last = std::move(next);
+  }
 }
 
 void Builder::run() {
@@ -555,18 +675,23 @@ void Builder::run() {
       for (auto& l : ls->listeners)
         if (l.valid()) compileListener(l, gw);
   }
+  const bool incremental = ctx_.cache != nullptr;
   for (const auto& a : ctx_.attachments) {
     if (!a.listener->compiled) continue;
     RouteRecord::Built* built = nullptr;
     if (a.record && a.record->buildable && a.index < a.record->built.size()) {
       built = &a.record->built[a.index];
-      if (built->done && replay(a, *built)) continue;
+      if (built->done && replay(a, *built)) {
+        built->replayedIn = ctx_.cache->epoch;
+        continue;
+      }
       *built = RouteRecord::Built{};
     }
     recording_ = built;
     unrecordable_ = false;
     const std::string& kind = a.route->kind;
-    if (kind == "HTTPRoute" || kind == "GRPCRoute")
+    const bool http = kind == "HTTPRoute" || kind == "GRPCRoute";
+    if (http)
       addHttp(a);
     else
       addL4(a);
@@ -579,20 +704,16 @@ void Builder::run() {
         built->done = true;
       }
     }
+    if (incremental && http) {
+      snapshot::Listener* listener = a.listener->compiled.get();
+      owners_[listener].resize(entries_[listener].size(),
+                               built && built->done ? a.record : nullptr);
+    }
   }
-  for (auto& [listener, entryList] : entries_) {
-    auto& list = entryList;  // a plain reference: clang 14 cannot capture a structured binding
-    // Sort compact keys, not the entries themselves (moving an entry moves its match strings;
-    // comparing the entries' keys in place missed the cache for every comparison). The packed
-    // key orders exactly as the precedence rules do (fields descending where longer or more
-    // wins), and the position makes it the stable order.
-    std::vector<PackedEntryKey> order(list.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = packEntryKey(list[i].first, i);
-    std::sort(order.begin(), order.end());
-    listener->httpRoutes.reserve(list.size());
-    for (const PackedEntryKey& k : order)
-      listener->httpRoutes.push_back(std::move(list[k.pos].second));
-  }
+  if (incremental)
+    mergeHttp();
+  else
+    sortHttp();
   for (auto& [listener, list] : l4_) {
     // TLS: more specific SNI first; TCP/UDP: oldest first (only the oldest serves).
     std::stable_sort(list.begin(), list.end(), [](const auto& x, const auto& y) {

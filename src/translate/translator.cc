@@ -215,6 +215,7 @@ void checkContext(Context& ctx, TranslationCache& cache) {
   }
   if (same) return;
   cache.routes.clear();
+  cache.httpOrder.clear();
   cache.backends.clear();
   ++cache.counters.contextChanges;
 }
@@ -227,6 +228,7 @@ TranslateResult run(const api::Store& store, const TranslateOptions& options,
   processGateways(ctx);
   indexListeners(ctx);
   if (cache) {
+    ++cache->epoch;
     checkContext(ctx, *cache);
     cache->next.clear();
   }
