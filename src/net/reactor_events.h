@@ -26,6 +26,7 @@
 #include <type_traits>
 
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/version.hpp>
 
 #if ASIO_VERSION == 102201 && defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT) && \
@@ -34,6 +35,7 @@
 #include <asio/detail/epoll_reactor.hpp>
 #include <asio/detail/scheduler.hpp>
 #include <asio/detail/scheduler_operation.hpp>
+#include <asio/detail/socket_ops.hpp>
 #endif
 
 namespace archway::net {
@@ -92,9 +94,23 @@ class ReadyEvent : public asio::detail::scheduler_operation {
 // The reactor reads the operation base at the registered address: no vtable before it.
 static_assert(!std::is_polymorphic_v<ReadyEvent>);
 
+// A socket assigned from accept4(SOCK_NONBLOCK): Asio's own flags say it is non-blocking
+// (no ioctl(FIONBIO) before its first asynchronous operation) and not a duplicate of another
+// descriptor (closing it needs no epoll_ctl(DEL): the kernel drops the registration).
+inline void markAcceptedNonBlocking(asio::ip::tcp::socket& socket) {
+  struct Access : asio::ip::tcp::socket {
+    static auto& io(asio::ip::tcp::socket& s) { return s.*(&Access::impl_); }
+  };
+  namespace ops = asio::detail::socket_ops;
+  auto& impl = Access::io(socket).get_implementation();
+  impl.state_ =
+      static_cast<ops::state_type>((impl.state_ | ops::internal_non_blocking) & ~ops::possible_dup);
+}
+
 #else
 
 inline int reactorEpollFd(asio::io_context&) { return -1; }
+inline void markAcceptedNonBlocking(asio::ip::tcp::socket&) {}
 
 class ReadyEvent {
  public:

@@ -50,6 +50,7 @@ class RelayLoop {
   RelayLoop& operator=(const RelayLoop&) = delete;
 
   bool ok() const { return epfd_ >= 0; }
+  int epollFd() const { return epfd_; }  // the worker's reactor's
   // Serves an accepted, non-blocking client socket of a TCP port; takes `fd`.
   void serve(int fd, const runtime::PortKey& key);
   // Takes the descriptor of an Asio socket (left closed) for servePeeked: non-blocking,

@@ -25,11 +25,23 @@
 
 namespace archway::runtime {
 
-struct Worker::Acceptor {
-  explicit Acceptor(asio::io_context& io, PortKey k) : acceptor(io), key(std::move(k)) {}
+struct Worker::Acceptor : std::enable_shared_from_this<Acceptor> {
+  Acceptor(Worker& w, PortKey k)
+      : worker(w),
+        acceptor(w.io()),
+        key(std::move(k)),
+        ready(&Worker::onListenerReady, this, 0),
+        backoff(w.io()) {}
+  Worker& worker;
   asio::ip::tcp::acceptor acceptor;
   PortKey key;
+  asio::ip::tcp protocol = asio::ip::tcp::v4();
   bool closed = false;
+  // Raw acceptance (TCP and TLS ports): the listening socket's registration in the
+  // worker's epoll set reports to `ready`, edge-triggered, with no wait to re-arm.
+  bool raw = false;
+  net::ReadyEvent ready;
+  asio::steady_timer backoff;  // after EMFILE and friends
 };
 
 Worker::Worker(uint32_t id, uint32_t workerCount, const AccessLogFile* accessLog)
@@ -69,11 +81,7 @@ void Worker::stop() {
   if (!thread_.joinable()) return;
   asio::post(*io_, [this] {
     stopping_ = true;
-    for (auto& [k, a] : acceptors_) {
-      std::error_code ec;
-      a->closed = true;
-      a->acceptor.close(ec);
-    }
+    for (auto& [k, a] : acceptors_) closeAcceptor(a);
     acceptors_.clear();
     udpListeners_.clear();
     pools_.clear();
@@ -94,11 +102,7 @@ void Worker::publish(std::shared_ptr<const RuntimeConfig> config, std::function<
 void Worker::beginDrain() {
   asio::post(*io_, [this] {
     draining_ = true;
-    for (auto& [k, a] : acceptors_) {
-      std::error_code ec;
-      a->closed = true;
-      a->acceptor.close(ec);
-    }
+    for (auto& [k, a] : acceptors_) closeAcceptor(a);
     acceptors_.clear();
     udpListeners_.clear();
     std::vector<DownstreamConnection*> all(connections_.begin(), connections_.end());
@@ -168,8 +172,18 @@ upstream::H2Pool* Worker::h2Pool(const snapshot::Endpoint& endpoint,
   return raw;
 }
 
+namespace {
+
+bool nonBlocking(asio::ip::tcp::acceptor& acceptor) {
+  std::error_code ec;
+  acceptor.native_non_blocking(true, ec);
+  return !ec;
+}
+
+}  // namespace
+
 bool Worker::openAcceptor(const PortKey& key) {
-  auto a = std::make_shared<Acceptor>(*io_, key);
+  auto a = std::make_shared<Acceptor>(*this, key);
   std::error_code ec;
   asio::ip::address address = key.first.empty() ? asio::ip::address(asio::ip::address_v4::any())
                                                 : asio::ip::make_address(key.first, ec);
@@ -198,8 +212,81 @@ bool Worker::openAcceptor(const PortKey& key) {
   }
   if (id_ == 0) spdlog::info("listening on {}:{}", key.first.empty() ? "*" : key.first, key.second);
   acceptors_[key] = a;
+  a->protocol = ep.protocol();
+  // TCP and TLS ports (the connection-rate ones) accept raw: Asio registered the listening
+  // socket when it opened it; re-pointing that registration at `ready` replaces a wait
+  // that Asio re-arms with epoll_ctl for every batch, and accept4 makes the sockets
+  // non-blocking without an ioctl each. Other ports use Asio's async_accept.
+  const CompiledPort* port = config_ ? config_->findPort(key.first, key.second) : nullptr;
+  if (port &&
+      (port->protocol == snapshot::Protocol::kTcp || port->protocol == snapshot::Protocol::kTls) &&
+      relayLoop() && nonBlocking(a->acceptor) &&  // accept4 must not block
+      net::watchEdges(relayLoop()->epollFd(), a->acceptor.native_handle(), a->ready,
+                      EPOLL_CTL_MOD)) {
+    a->raw = true;  // connections already queued are reported by the registration
+    return true;
+  }
   asio::co_spawn(*io_, acceptLoop(a), asio::detached);
   return true;
+}
+
+void Worker::closeAcceptor(const std::shared_ptr<Acceptor>& a) {
+  std::error_code ec;
+  a->closed = true;
+  a->acceptor.close(ec);  // its registration goes with the descriptor
+  a->backoff.cancel();
+  // An event of the listening socket may already be queued: the acceptor stays alive
+  // until a handler queued behind it has run (or been destroyed with the io_context).
+  if (a->raw) asio::post(*io_, [keep = a] {});
+}
+
+void Worker::onListenerReady(void* acceptor, int, uint32_t) {
+  auto* a = static_cast<Acceptor*>(acceptor);
+  if (!a->closed) a->worker.acceptRaw(*a);
+}
+
+void Worker::acceptRaw(Acceptor& a) {
+  for (int i = 0; i < net::kAcceptBatch; ++i) {
+    int fd = ::accept4(a.acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN) return;  // drained: the next connection raises a new edge
+      // EMFILE and friends: the queued connections raise no new edge, so try again after
+      // a pause instead of spinning.
+      a.backoff.expires_after(std::chrono::milliseconds(50));
+      a.backoff.async_wait([keep = a.shared_from_this()](std::error_code ec) {
+        if (!ec && !keep->closed) keep->worker.acceptRaw(*keep);
+      });
+      return;
+    }
+    serveAccepted(fd, a);
+  }
+  // A full batch: more may be queued, which edge-triggered epoll does not report again.
+  asio::post(*io_, [keep = a.shared_from_this()] {
+    if (!keep->closed) keep->worker.acceptRaw(*keep);
+  });
+}
+
+void Worker::serveAccepted(int fd, Acceptor& a) {
+  if (isPlainTcpPort(a.key)) {
+    stats::inc(stats_.global().downstreamConnections);
+    if (connections_.size() >= maxConnections_) {
+      stats::inc(stats_.global().rejectedConnections);
+      ::close(fd);
+      return;
+    }
+    relayLoop_->serve(fd, a.key);
+    return;
+  }
+  std::error_code ec;
+  asio::ip::tcp::socket socket(*io_);
+  socket.assign(a.protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  net::markAcceptedNonBlocking(socket);  // accept4 did it: no ioctl on the first read
+  onAccepted(std::move(socket), a.key);
 }
 
 void Worker::install(std::shared_ptr<const RuntimeConfig> config) {
@@ -233,9 +320,7 @@ void Worker::install(std::shared_ptr<const RuntimeConfig> config) {
       ++it;
       continue;
     }
-    std::error_code ec;
-    it->second->closed = true;
-    it->second->acceptor.close(ec);
+    closeAcceptor(it->second);
     PortKey gone = it->first;
     it = acceptors_.erase(it);
     std::vector<DownstreamConnection*> all(connections_.begin(), connections_.end());

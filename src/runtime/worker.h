@@ -100,6 +100,11 @@ class Worker {
   // Plain TCP ports: accept4 straight to non-blocking sockets for the relay loop.
   bool isPlainTcpPort(const PortKey& key);
   asio::awaitable<bool> acceptPlainTcp(Acceptor& acceptor);
+  // Raw acceptance (see openAcceptor): accept4 until the listening socket is drained.
+  static void onListenerReady(void* acceptor, int tag, uint32_t events);
+  void acceptRaw(Acceptor& acceptor);
+  void serveAccepted(int fd, Acceptor& acceptor);
+  void closeAcceptor(const std::shared_ptr<Acceptor>& acceptor);
 
   uint32_t id_;
   uint32_t maxConnections_;

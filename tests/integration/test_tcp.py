@@ -2,8 +2,9 @@
 """End-to-end TCPRoute tests of `archway run` with real TCP peers: echo through the
 gateway, half-close (the client's FIN reaches the backend, the backend's answer still
 comes back), megabytes both ways (the spliced bulk path), only the oldest route serves, weighted backends, byte counters in /metrics,
-a connection refused by a down backend, and listeners added/removed live without
-disturbing an open relay. Run: /usr/bin/python3 tests/integration/test_tcp.py"""
+a connection refused by a down backend, listeners added/removed live without
+disturbing an open relay, and a TCP port whose listener turns into HTTP (the same
+listening socket then serves HTTP, and back). Run: /usr/bin/python3 tests/integration/test_tcp.py"""
 
 import os
 import shutil
@@ -188,6 +189,37 @@ class TcpTest(unittest.TestCase):
         s.sendall(b"and now")
         self.assertEqual(recv_until(s, b"now"), b"and now")
         s.close()
+
+    def test_zzz_tcp_port_turns_http_and_back(self):
+        # The listening socket stays open across a protocol change of its listener: the
+        # connections it accepts then go to HTTP (no route: 404), then to the relay again.
+        def gateway(http):
+            y = tcp_gateway(self.ports)
+            if http:
+                y = y.replace("{name: tcp-2, protocol: TCP, port: %d, allowedRoutes: "
+                              "{kinds: [{kind: TCPRoute}]}}" % self.ports[2],
+                              "{name: web, protocol: HTTP, port: %d}" % self.ports[2])
+                self.assertIn("name: web", y)
+            with open(self.gw_file + ".tmp", "w") as f:
+                f.write(y)
+            os.rename(self.gw_file + ".tmp", self.gw_file)
+
+        def http_status():
+            c = self.connect(self.ports[2])
+            try:
+                c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return recv_all(c)[:12]
+            except ConnectionResetError:
+                return b""
+            finally:
+                c.close()
+
+        gateway(http=True)
+        self.assertTrue(wait_until(lambda: http_status() == b"HTTP/1.1 404"),
+                        self.gw.output()[-2000:])
+        gateway(http=False)
+        # tcp-2 relays to a port nothing listens on: the connection is closed without bytes.
+        self.assertTrue(wait_until(lambda: http_status() == b""))
 
 
 if __name__ == "__main__":
