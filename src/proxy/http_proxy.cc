@@ -122,6 +122,7 @@ struct HttpProxy::Exchange {
   const runtime::CompiledListener* listener = nullptr;
   const snapshot::HttpRouteEntry* entry = nullptr;
   const runtime::CompiledRule* rule = nullptr;
+  int64_t* swrr = nullptr;  // the rule's round-robin weights in this worker's state
   stats::ListenerStats* listenerStats = nullptr;
   Clock::time_point start;
   std::string host;  // lower-case, no port (for routing and logs)
@@ -186,7 +187,9 @@ http::Awaitable<void> HttpProxy::serve(http::ServerStream& stream,
     co_return;
   }
   x.entry = &x.listener->listener->httpRoutes[static_cast<size_t>(ei)];
-  x.rule = &x.config->rules[x.listener->entryRule[static_cast<size_t>(ei)]];
+  const uint32_t ruleIndex = x.listener->entryRule[static_cast<size_t>(ei)];
+  x.rule = x.config->rules[ruleIndex].get();
+  x.swrr = x.state.swrrOf(ruleIndex, *x.config);
   // The Host the client asked for, replacing any claim it made (an edge proxy does not
   // trust it), set before filters so a URLRewrite hostname does not hide it and a
   // RequestHeaderModifier can still change it.
@@ -350,7 +353,7 @@ http::Awaitable<void> HttpProxy::runRule(Exchange& x) {
     co_await reply(x, 500, "no backend for this route\n");
     co_return;
   }
-  int pick = runtime::pickWeighted(rule, x.state.swrr[rule.index]);
+  int pick = runtime::pickWeighted(rule, x.swrr);
   if (pick < 0) {
     co_await reply(x, 500, "no backend with a non-zero weight\n");
     co_return;

@@ -10,8 +10,11 @@ namespace {
 
 struct Builder {
   RuntimeConfig& cfg;
+  const RuntimeConfig* previous;
   std::unordered_map<const snapshot::Backend*, int32_t> backendIndex;
-  std::unordered_map<const snapshot::HttpRule*, uint32_t> ruleIndex;
+  std::unordered_map<const snapshot::HttpRule*, uint32_t>& ruleIndex;
+  uint32_t swrrSize = 0;
+  size_t compiled = 0;
 
   int32_t backend(const std::shared_ptr<const snapshot::Backend>& b) {
     if (!b) return -1;
@@ -24,57 +27,88 @@ struct Builder {
   // `r` names the rule in problem messages (formatted only when there is one: formatting it
   // for each of 10,000 rules was a sixth of a runtime compile).
   std::vector<CompiledFilter> filters(const std::vector<snapshot::HttpFilter>& in,
-                                      const snapshot::HttpRule& r) {
+                                      const snapshot::HttpRule& r, CompiledRule& c) {
     std::vector<CompiledFilter> out;
     out.reserve(in.size());
     for (const auto& f : in) {
-      CompiledFilter c;
-      c.filter = &f;
+      CompiledFilter cf;
+      cf.filter = &f;
       if (f.type == snapshot::HttpFilter::Type::kExtensionRef) {
-        c.plugin = filters::PluginRegistry::instance().create(f.extension, &c.error);
-        if (!c.plugin) {
-          if (c.error.empty()) c.error = "filter plugin rejected its configuration";
-          cfg.problems.push_back(fmt::format("HTTPRoute {}/{} rule {}: ExtensionRef {}/{} {}: {}",
-                                             r.routeNs, r.routeName, r.ruleIndex, f.extension.group,
-                                             f.extension.kind, f.extension.name, c.error));
+        cf.plugin = filters::PluginRegistry::instance().create(f.extension, &cf.error);
+        if (!cf.plugin) {
+          if (cf.error.empty()) cf.error = "filter plugin rejected its configuration";
+          c.problems.push_back(fmt::format("HTTPRoute {}/{} rule {}: ExtensionRef {}/{} {}: {}",
+                                           r.routeNs, r.routeName, r.ruleIndex, f.extension.group,
+                                           f.extension.kind, f.extension.name, cf.error));
         }
       } else if (f.type == snapshot::HttpFilter::Type::kRequestMirror) {
-        c.mirrorBackend = backend(f.mirror.backend);
+        cf.mirrorBackend = backend(f.mirror.backend);
       }
-      out.push_back(std::move(c));
+      out.push_back(std::move(cf));
     }
     return out;
   }
 
-  uint32_t rule(const std::shared_ptr<const snapshot::HttpRule>& r) {
-    auto it = ruleIndex.find(r.get());
-    if (it != ruleIndex.end()) return it->second;
-    CompiledRule c;
-    c.rule = r.get();
-    c.index = static_cast<uint32_t>(cfg.rules.size());
-    c.filters = filters(r->filters, *r);
-    for (const auto& wb : r->backends) {
-      CompiledBackendRef ref;
-      ref.ref = &wb;
-      ref.backend = backend(wb.backend);
-      ref.filters = filters(wb.filters, *r);
-      c.totalWeight += wb.weight;
-      c.backends.push_back(std::move(ref));
+  // The same index means the same Backend in both configurations.
+  bool sameBackend(int32_t index) const {
+    if (index < 0) return true;
+    auto i = static_cast<size_t>(index);
+    return i < cfg.backends.size() && i < previous->backends.size() &&
+           cfg.backends[i] == previous->backends[i];
+  }
+
+  // The previous configuration's compiled `r`, when its backend indices mean the same here.
+  std::shared_ptr<const CompiledRule> reusable(const snapshot::HttpRule* r) const {
+    if (!previous) return nullptr;
+    auto it = previous->ruleIndex.find(r);
+    if (it == previous->ruleIndex.end()) return nullptr;
+    const auto& c = previous->rules[it->second];
+    for (const auto& f : c->filters)
+      if (!sameBackend(f.mirrorBackend)) return nullptr;
+    for (const auto& ref : c->backends) {
+      if (!sameBackend(ref.backend)) return nullptr;
+      for (const auto& f : ref.filters)
+        if (!sameBackend(f.mirrorBackend)) return nullptr;
     }
-    ruleIndex.emplace(r.get(), c.index);
-    cfg.rules.push_back(std::move(c));
-    return cfg.rules.back().index;
+    return c;
+  }
+
+  uint32_t rule(const std::shared_ptr<const snapshot::HttpRule>& r) {
+    auto [it, inserted] = ruleIndex.try_emplace(r.get(), static_cast<uint32_t>(cfg.rules.size()));
+    if (!inserted) return it->second;
+    std::shared_ptr<const CompiledRule> shared = reusable(r.get());
+    if (!shared) {
+      auto c = std::make_shared<CompiledRule>();
+      c->rule = r.get();
+      c->filters = filters(r->filters, *r, *c);
+      c->backends.reserve(r->backends.size());
+      for (const auto& wb : r->backends) {
+        CompiledBackendRef ref;
+        ref.ref = &wb;
+        ref.backend = backend(wb.backend);
+        ref.filters = filters(wb.filters, *r, *c);
+        c->totalWeight += wb.weight;
+        c->backends.push_back(std::move(ref));
+      }
+      shared = std::move(c);
+      ++compiled;
+    }
+    for (const auto& p : shared->problems) cfg.problems.push_back(p);
+    cfg.swrrOffset.push_back(swrrSize);
+    swrrSize += static_cast<uint32_t>(shared->backends.size());
+    cfg.rules.push_back(std::move(shared));
+    return it->second;
   }
 };
 
 }  // namespace
 
 std::shared_ptr<const RuntimeConfig> RuntimeConfig::compile(
-    std::shared_ptr<const snapshot::Snapshot> snap,
-    const std::vector<stats::WorkerStats*>& workers) {
+    std::shared_ptr<const snapshot::Snapshot> snap, const std::vector<stats::WorkerStats*>& workers,
+    const RuntimeConfig* previous) {
   auto cfg = std::make_shared<RuntimeConfig>();
   cfg->snapshot = snap;
-  Builder b{*cfg, {}, {}};
+  Builder b{*cfg, previous, {}, cfg->ruleIndex};
   for (const auto& [id, backend] : snap->backends) b.backend(backend);
   std::vector<std::string> listenerKeys;
   for (const auto& port : snap->ports) {
@@ -101,11 +135,10 @@ std::shared_ptr<const RuntimeConfig> RuntimeConfig::compile(
       cp.l4 = proxy::L4Port::build(port, http::downstreamAlpn(), &cfg->problems);
     cfg->ports.push_back(std::move(cp));
   }
+  cfg->rulesCompiled_ = b.compiled;
   for (auto* ws : workers) {
     auto state = std::make_unique<WorkerState>();
-    state->swrr.resize(cfg->rules.size());
-    for (size_t i = 0; i < cfg->rules.size(); ++i)
-      state->swrr[i].assign(cfg->rules[i].backends.size(), 0);
+    state->swrr.assign(b.swrrSize, 0);
     state->backends.resize(cfg->backends.size());
     for (size_t i = 0; i < cfg->backends.size(); ++i) {
       state->backends[i].stats = ws->backend(cfg->backends[i]->id);
@@ -123,7 +156,7 @@ const CompiledPort* RuntimeConfig::findPort(const std::string& address, uint16_t
   return nullptr;
 }
 
-int pickWeighted(const CompiledRule& rule, std::vector<int64_t>& current) {
+int pickWeighted(const CompiledRule& rule, int64_t* current) {
   int best = -1;
   int64_t total = 0;
   for (size_t i = 0; i < rule.backends.size(); ++i) {

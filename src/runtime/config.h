@@ -36,12 +36,14 @@ struct CompiledBackendRef {
   std::vector<CompiledFilter> filters;
 };
 
+// Shared by successive configurations while its HttpRule (shared by their snapshots) and
+// the backends it indexes stay the same: a change compiles only the rules it changed.
 struct CompiledRule {
   const snapshot::HttpRule* rule = nullptr;
-  uint32_t index = 0;
   std::vector<CompiledFilter> filters;
   std::vector<CompiledBackendRef> backends;
   uint64_t totalWeight = 0;
+  std::vector<std::string> problems;  // this rule's part of RuntimeConfig::problems
 };
 
 struct CompiledListener {
@@ -49,7 +51,7 @@ struct CompiledListener {
   std::string statsKey;  // "gatewayNs/gatewayName/listenerName"
   uint32_t statsIndex = 0;
   router::RouteTable routes;
-  std::vector<uint32_t> entryRule;  // route entry index -> CompiledRule index
+  std::vector<uint32_t> entryRule;  // route entry index -> index in RuntimeConfig::rules
 };
 
 struct CompiledPort {
@@ -65,7 +67,10 @@ struct CompiledPort {
 
 // Mutable state of one worker for one config.
 struct WorkerState {
-  std::vector<std::vector<int64_t>> swrr;  // per rule: smooth weighted round-robin weights
+  // Smooth weighted round-robin weights of every rule's backendRefs, rule i's from
+  // RuntimeConfig::swrrOffset[i] (one allocation, not one per rule).
+  std::vector<int64_t> swrr;
+  int64_t* swrrOf(uint32_t rule, const class RuntimeConfig& cfg);
   struct Backend {
     uint64_t next = 0;  // endpoint round-robin cursor
     stats::BackendStats* stats = nullptr;
@@ -78,26 +83,43 @@ struct WorkerState {
 class RuntimeConfig {
  public:
   // `workers` gives each worker's stats registry (size = worker count).
+  // `previous` (the configuration being replaced, kept alive during the call): its compiled
+  // rules are reused for the rules the new snapshot shares with it.
   static std::shared_ptr<const RuntimeConfig> compile(
       std::shared_ptr<const snapshot::Snapshot> snapshot,
-      const std::vector<stats::WorkerStats*>& workers);
+      const std::vector<stats::WorkerStats*>& workers, const RuntimeConfig* previous = nullptr);
 
   std::shared_ptr<const snapshot::Snapshot> snapshot;
   std::vector<CompiledPort> ports;
-  std::vector<CompiledRule> rules;
+  std::vector<std::shared_ptr<const CompiledRule>> rules;
+  std::vector<uint32_t> swrrOffset;  // per rule: its first weight in WorkerState::swrr
   std::vector<std::shared_ptr<const snapshot::Backend>> backends;
   std::vector<std::string> problems;  // compile-time notes (plugin errors), for logs
 
   const CompiledPort* findPort(const std::string& address, uint16_t port) const;
   WorkerState& worker(uint32_t id) const { return *perWorker_[id]; }
+  // Rules compiled anew (not reused from the previous configuration) by compile().
+  size_t rulesCompiled() const { return rulesCompiled_; }
 
  private:
   mutable std::vector<std::unique_ptr<WorkerState>> perWorker_;
+  size_t rulesCompiled_ = 0;
+
+ public:
+  // Index in `rules` of each HttpRule (compile() fills it; the next compile reuses by it).
+  std::unordered_map<const snapshot::HttpRule*, uint32_t> ruleIndex;
 };
+
+inline int64_t* WorkerState::swrrOf(uint32_t rule, const RuntimeConfig& cfg) {
+  return swrr.data() + cfg.swrrOffset[rule];
+}
 
 // Selects a backendRef by smooth weighted round-robin (nginx's algorithm): over any window
 // of totalWeight picks each ref is chosen exactly weight times, interleaved. -1 when every
 // weight is zero.
-int pickWeighted(const CompiledRule& rule, std::vector<int64_t>& current);
+int pickWeighted(const CompiledRule& rule, int64_t* current);  // rule.backends.size() weights
+inline int pickWeighted(const CompiledRule& rule, std::vector<int64_t>& current) {
+  return pickWeighted(rule, current.data());
+}
 
 }  // namespace archway::runtime

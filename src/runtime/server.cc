@@ -20,7 +20,8 @@ void Server::start() {
 std::shared_ptr<const void> Server::publish(std::shared_ptr<const snapshot::Snapshot> snapshot) {
   std::vector<stats::WorkerStats*> ws;
   for (auto& w : workers_) ws.push_back(&w->stats());
-  auto config = RuntimeConfig::compile(snapshot, ws);
+  // The current configuration lives until the workers moved off it: its rules can be reused.
+  auto config = RuntimeConfig::compile(snapshot, ws, currentConfig_.get());
   for (const auto& p : config->problems) spdlog::warn("{}", p);
   current_ = std::move(snapshot);
   bool first = !published_;
