@@ -9,7 +9,9 @@
 // socket's receive queue, so the next read waits for the next EPOLLIN edge. The socket is
 // registered edge-triggered, and bytes that arrive after the read raise a new edge, so
 // nothing is missed; an edge also re-enables the immediate try (see
-// epoll_reactor::descriptor_state::perform_io).
+// epoll_reactor::descriptor_state::perform_io). A FIN that came with the last bytes raises no
+// edge of its own, so the read also asks for one byte more in the same system call
+// (recvmmsg) and calls the socket drained only when that second read finds nothing.
 //
 // This reaches into Asio's reactor (detail namespace); it is written against Asio 1.22 (the
 // Debian bookworm package) and falls back to the plain async_read_some on any other version.
@@ -25,6 +27,7 @@
 
 #if ASIO_VERSION == 102201 && defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT)
 #define ARCHWAY_DRAIN_AWARE_READ 1
+#include <sys/socket.h>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/detail/bind_handler.hpp>
 #include <asio/detail/fenced_block.hpp>
@@ -35,6 +38,7 @@
 #include <asio/detail/reactor.hpp>
 #include <asio/detail/reactor_op.hpp>
 #include <asio/detail/socket_ops.hpp>
+#include <cerrno>
 #endif
 
 namespace archway::net {
@@ -60,15 +64,64 @@ class RecvOp : public asio::detail::reactor_op {
         handler_(std::move(handler)),
         work_(handler_, ioEx) {}
 
+  // One recvmmsg() asks the kernel for two reads: the bytes, then one more byte. The second
+  // read tells a drained socket (EAGAIN) from one whose peer has also sent its FIN (0 bytes):
+  // a FIN that arrived together with the last bytes raises no edge of its own, so calling
+  // such a socket drained would wait for an edge that never comes (a client that half-closes
+  // after its request would never see our close). The second read's byte lands in the
+  // buffer's last slot, so a full first read continues there without a copy.
   static status perform(reactor_op* base) {
     auto* o = static_cast<RecvOp*>(base);
+    char* data = static_cast<char*>(o->buffer_.data());
+    const size_t size = o->buffer_.size();
+    if (size < 2) return performSingle(o);
+    iovec iov[2] = {{data, size - 1}, {data + size - 1, 1}};
+    mmsghdr msgs[2] = {};
+    msgs[0].msg_hdr.msg_iov = &iov[0];
+    msgs[0].msg_hdr.msg_iovlen = 1;
+    msgs[1].msg_hdr.msg_iov = &iov[1];
+    msgs[1].msg_hdr.msg_iovlen = 1;
+    int got;
+    do {
+      got = ::recvmmsg(o->socket_, msgs, 2, MSG_DONTWAIT, nullptr);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;  // queued until an edge
+      o->ec_ = std::error_code(errno, asio::error::get_system_category());
+      o->bytes_transferred_ = 0;
+      return done;
+    }
+    const size_t first = msgs[0].msg_len;
+    o->ec_ = std::error_code();
+    if (first == 0) {  // end of stream
+      o->ec_ = asio::error::eof;
+      o->bytes_transferred_ = 0;
+      return done_and_exhausted;
+    }
+    if (got == 1) {
+      // The second read failed: EAGAIN (drained; the next bytes or the FIN raise an edge),
+      // or, rarely, a reset right behind the bytes, which the kernel keeps for the next read
+      // and which is then seen at the next edge or the connection's timeout (recvmmsg does
+      // not say which). A full first read may have left more.
+      o->bytes_transferred_ = first;
+      return first < size - 1 ? done_and_exhausted : done;
+    }
+    if (msgs[1].msg_len == 0) {
+      // The peer's FIN is already here: the next read must try at once and see it.
+      o->bytes_transferred_ = first;
+      return done;
+    }
+    if (first < size - 1) data[first] = data[size - 1];  // the extra byte follows the others
+    o->bytes_transferred_ = first + 1;
+    return done;  // more may be waiting
+  }
+
+  static status performSingle(RecvOp* o) {
     if (!asio::detail::socket_ops::non_blocking_recv1(o->socket_, o->buffer_.data(),
                                                       o->buffer_.size(), 0, true, o->ec_,
                                                       o->bytes_transferred_))
-      return not_done;  // EAGAIN: stays queued until the next edge
-    if (o->ec_ == asio::error::eof) return done_and_exhausted;
-    if (!o->ec_ && o->bytes_transferred_ < o->buffer_.size()) return done_and_exhausted;
-    return done;
+      return not_done;
+    return o->ec_ == asio::error::eof ? done_and_exhausted : done;
   }
 
   static void complete(void* owner, asio::detail::operation* base, const std::error_code&,

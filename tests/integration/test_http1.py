@@ -279,6 +279,29 @@ class Http1Test(unittest.TestCase):
         self.assertEqual(seen["headers"]["host"], f"127.0.0.1:{self.port}")
         self.assertEqual(headers["x-marker"], "v1")
 
+    def test_half_close_after_request_gets_response_and_close(self):
+        # A client that shuts down its sending side right after the request (nc -N, some
+        # health checkers) must get the response and then our close, not wait for the idle
+        # timeout (60 s): its FIN often arrives together with the request bytes.
+        for i in range(20):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            try:
+                s.sendall(b"GET /echo/half-close HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.shutdown(socket.SHUT_WR)
+                out = b""
+                while True:
+                    try:
+                        chunk = s.recv(65536)
+                    except socket.timeout:
+                        self.fail("attempt %d: no close after the response: %r" % (i, out[:200]))
+                    if not chunk:
+                        break
+                    out += chunk
+            finally:
+                s.close()
+            self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out[:200])
+            self.assertIn(b'"path": "/echo/half-close"', out)
+
     def test_header_match_routes_elsewhere(self):
         status, _, body = self.get("/anything", {"X-Route": "b"})
         self.assertEqual(status, 200)

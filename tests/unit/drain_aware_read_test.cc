@@ -125,6 +125,39 @@ TEST(DrainAwareRead, EndOfStreamAfterAShortRead) {
   EXPECT_EQ(last, asio::error::eof);
 }
 
+// The peer's last bytes and its FIN are both there before the first read (one epoll edge
+// for both): the read after the bytes must still see the end of stream, not wait for an
+// edge that never comes (a client that half-closes after its request).
+TEST(DrainAwareRead, EndOfStreamThatCameWithTheLastBytes) {
+  for (size_t bufSize : {16, 3, 2}) {  // short read, exactly full, and the smallest buffer
+    Pair p;
+    std::string got;
+    std::error_code last;
+    bool done = false;
+    asio::write(p.writer, asio::buffer("hi!", 3));
+    p.writer.shutdown(tcp::socket::shutdown_send);
+    asio::co_spawn(
+        p.io,
+        [&]() -> asio::awaitable<void> {
+          char buf[16];
+          for (;;) {
+            auto [ec, n] = co_await p.read(buf, bufSize);
+            got.append(buf, n);
+            if (ec) {
+              last = ec;
+              break;
+            }
+          }
+          done = true;
+        },
+        asio::detached);
+    p.runUntil(done);
+    EXPECT_TRUE(done) << "buffer " << bufSize;
+    EXPECT_EQ(got, "hi!") << "buffer " << bufSize;
+    EXPECT_EQ(last, asio::error::eof) << "buffer " << bufSize;
+  }
+}
+
 TEST(DrainAwareRead, SocketCancelEndsAPendingRead) {
   Pair p;
   std::error_code last;
