@@ -378,25 +378,7 @@ asio::awaitable<bool> Worker::acceptPlainTcp(Acceptor& a) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       co_return errno == EAGAIN;
     }
-    if (!isPlainTcpPort(a.key)) {
-      // The port changed protocol while we waited: serve this one the ordinary way.
-      std::error_code aec;
-      asio::ip::tcp::socket socket(*io_);
-      socket.assign(a.acceptor.local_endpoint(aec).protocol(), fd, aec);
-      if (aec) {
-        ::close(fd);
-        continue;
-      }
-      onAccepted(std::move(socket), a.key);
-      continue;
-    }
-    stats::inc(stats_.global().downstreamConnections);
-    if (connections_.size() >= maxConnections_) {
-      stats::inc(stats_.global().rejectedConnections);
-      ::close(fd);
-      continue;
-    }
-    relayLoop_->serve(fd, a.key);
+    serveAccepted(fd, a);  // (the port may have changed protocol while we waited)
   }
   co_return true;
 }
