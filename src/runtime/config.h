@@ -95,6 +95,8 @@ class RuntimeConfig {
   std::vector<uint32_t> swrrOffset;  // per rule: its first weight in WorkerState::swrr
   std::vector<std::shared_ptr<const snapshot::Backend>> backends;
   std::vector<std::string> problems;  // compile-time notes (plugin errors), for logs
+  // Index in `rules` of each HttpRule (compile() fills it; the next compile reuses by it).
+  std::unordered_map<const snapshot::HttpRule*, uint32_t> ruleIndex;
 
   const CompiledPort* findPort(const std::string& address, uint16_t port) const;
   WorkerState& worker(uint32_t id) const { return *perWorker_[id]; }
@@ -104,10 +106,6 @@ class RuntimeConfig {
  private:
   mutable std::vector<std::unique_ptr<WorkerState>> perWorker_;
   size_t rulesCompiled_ = 0;
-
- public:
-  // Index in `rules` of each HttpRule (compile() fills it; the next compile reuses by it).
-  std::unordered_map<const snapshot::HttpRule*, uint32_t> ruleIndex;
 };
 
 inline int64_t* WorkerState::swrrOf(uint32_t rule, const RuntimeConfig& cfg) {
