@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <map>
+#include <tuple>
+
 #include "http/dispatch.h"
 
 namespace archway::runtime {
@@ -12,9 +15,10 @@ struct Builder {
   RuntimeConfig& cfg;
   const RuntimeConfig* previous;
   std::unordered_map<const snapshot::Backend*, int32_t> backendIndex;
-  std::unordered_map<const snapshot::HttpRule*, uint32_t>& ruleIndex;
+  RuleIndex& ruleIndex;
   uint32_t swrrSize = 0;
   size_t compiled = 0;
+  std::vector<char> reused;  // per rule: shared with the previous configuration
 
   int32_t backend(const std::shared_ptr<const snapshot::Backend>& b) {
     if (!b) return -1;
@@ -60,9 +64,9 @@ struct Builder {
   // The previous configuration's compiled `r`, when its backend indices mean the same here.
   std::shared_ptr<const CompiledRule> reusable(const snapshot::HttpRule* r) const {
     if (!previous) return nullptr;
-    auto it = previous->ruleIndex.find(r);
-    if (it == previous->ruleIndex.end()) return nullptr;
-    const auto& c = previous->rules[it->second];
+    uint32_t at = previous->ruleIndex.find(r);
+    if (at == RuleIndex::kNotFound) return nullptr;
+    const auto& c = previous->rules[at];
     for (const auto& f : c->filters)
       if (!sameBackend(f.mirrorBackend)) return nullptr;
     for (const auto& ref : c->backends) {
@@ -74,9 +78,10 @@ struct Builder {
   }
 
   uint32_t rule(const std::shared_ptr<const snapshot::HttpRule>& r) {
-    auto [it, inserted] = ruleIndex.try_emplace(r.get(), static_cast<uint32_t>(cfg.rules.size()));
-    if (!inserted) return it->second;
+    auto [index, inserted] = ruleIndex.tryEmplace(r.get(), static_cast<uint32_t>(cfg.rules.size()));
+    if (!inserted) return index;
     std::shared_ptr<const CompiledRule> shared = reusable(r.get());
+    reused.push_back(shared != nullptr);
     if (!shared) {
       auto c = std::make_shared<CompiledRule>();
       c->rule = r.get();
@@ -97,7 +102,7 @@ struct Builder {
     cfg.swrrOffset.push_back(swrrSize);
     swrrSize += static_cast<uint32_t>(shared->backends.size());
     cfg.rules.push_back(std::move(shared));
-    return it->second;
+    return index;
   }
 };
 
@@ -109,8 +114,31 @@ std::shared_ptr<const RuntimeConfig> RuntimeConfig::compile(
   auto cfg = std::make_shared<RuntimeConfig>();
   cfg->snapshot = snap;
   Builder b{*cfg, previous, {}, cfg->ruleIndex};
+  if (previous) {
+    // About as many rules as last time: no rehash and no reallocation on the way.
+    cfg->ruleIndex.reserve(previous->rules.size() + 16);
+    cfg->rules.reserve(previous->rules.size() + 16);
+    cfg->swrrOffset.reserve(previous->rules.size() + 16);
+    b.reused.reserve(previous->rules.size() + 16);
+  }
   for (const auto& [id, backend] : snap->backends) b.backend(backend);
   std::vector<std::string> listenerKeys;
+  // The previous configuration's route table of the same listener (same port and name), if
+  // any: the new one is derived from it by the entries that changed.
+  std::map<std::tuple<std::string, uint16_t, std::string>, const router::RouteTable*> before;
+  if (previous)
+    for (const auto& p : previous->ports)
+      if (!p.udp)
+        for (const auto& l : p.listeners) before[{p.address, p.port, l.statsKey}] = &l.routes;
+  // An entry whose compiled rule is the previous configuration's has that rule's HttpRule,
+  // so it may be one of the previous table's entries.
+  auto routeTable = [&](const CompiledListener& cl, const CompiledPort& cp) {
+    const auto& entries = cl.listener->httpRoutes;
+    auto it = before.find({cp.address, cp.port, cl.statsKey});
+    if (cp.udp || it == before.end()) return router::RouteTable(&entries);
+    return router::RouteTable::update(*it->second, &entries,
+                                      [&](size_t j) { return b.reused[cl.entryRule[j]] != 0; });
+  };
   for (const auto& port : snap->ports) {
     CompiledPort cp;
     cp.udp = port.udp;
@@ -124,9 +152,9 @@ std::shared_ptr<const RuntimeConfig> RuntimeConfig::compile(
       cl.statsKey = fmt::format("{}/{}/{}", l->gatewayNs, l->gatewayName, l->name);
       cl.statsIndex = static_cast<uint32_t>(listenerKeys.size());
       listenerKeys.push_back(cl.statsKey);
-      cl.routes = router::RouteTable(&l->httpRoutes);
       cl.entryRule.reserve(l->httpRoutes.size());
       for (const auto& e : l->httpRoutes) cl.entryRule.push_back(b.rule(e.rule));
+      cl.routes = routeTable(cl, cp);
       hostnames.push_back(l->hostname);
       cp.listeners.push_back(std::move(cl));
     }

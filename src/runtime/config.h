@@ -4,6 +4,7 @@
 // allocated here too, one WorkerState per worker, touched only by its own worker.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -80,6 +81,61 @@ struct WorkerState {
   std::vector<stats::ListenerStats*> listeners;  // by CompiledListener::statsIndex
 };
 
+// Index in RuntimeConfig::rules of each HttpRule: open addressing over one array (a compile
+// fills it with one key per rule, 10,000 at 10,000 routes; a node-based map allocated and
+// freed a node per rule on every change).
+class RuleIndex {
+ public:
+  static constexpr uint32_t kNotFound = UINT32_MAX;
+  void reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    if (cap > slots_.size()) rehash(cap);
+  }
+  // {index of r, false} when present; else inserts {r, value}: {value, true}.
+  std::pair<uint32_t, bool> tryEmplace(const snapshot::HttpRule* r, uint32_t value) {
+    if (2 * (size_ + 1) > slots_.size()) rehash(std::max<size_t>(16, 2 * slots_.size()));
+    for (size_t i = hash(r) & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i].key == r) return {slots_[i].value, false};
+      if (!slots_[i].key) {
+        slots_[i] = {r, value};
+        ++size_;
+        return {value, true};
+      }
+    }
+  }
+  uint32_t find(const snapshot::HttpRule* r) const {
+    if (slots_.empty()) return kNotFound;
+    for (size_t i = hash(r) & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i].key == r) return slots_[i].value;
+      if (!slots_[i].key) return kNotFound;
+    }
+  }
+  size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    const snapshot::HttpRule* key = nullptr;
+    uint32_t value = 0;
+  };
+  static size_t hash(const snapshot::HttpRule* r) {
+    auto x = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(r));
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return static_cast<size_t>(x);
+  }
+  void rehash(size_t cap) {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(cap, Slot{});
+    size_ = 0;
+    for (const Slot& s : old)
+      if (s.key) tryEmplace(s.key, s.value);
+  }
+  std::vector<Slot> slots_;  // a power of two, at most half full
+  size_t size_ = 0;
+};
+
 class RuntimeConfig {
  public:
   // `workers` gives each worker's stats registry (size = worker count).
@@ -96,7 +152,7 @@ class RuntimeConfig {
   std::vector<std::shared_ptr<const snapshot::Backend>> backends;
   std::vector<std::string> problems;  // compile-time notes (plugin errors), for logs
   // Index in `rules` of each HttpRule (compile() fills it; the next compile reuses by it).
-  std::unordered_map<const snapshot::HttpRule*, uint32_t> ruleIndex;
+  RuleIndex ruleIndex;
 
   const CompiledPort* findPort(const std::string& address, uint16_t port) const;
   WorkerState& worker(uint32_t id) const { return *perWorker_[id]; }

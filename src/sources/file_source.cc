@@ -1,5 +1,6 @@
 #include "sources/file_source.h"
 
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,9 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string_view>
 #include <thread>
 #include <unordered_set>
@@ -184,14 +183,38 @@ bool readFile(const std::string& path, std::string* out, std::string* error) {
     *error = fmt::format("file is larger than {} bytes", api::kMaxManifestBytes);
     return false;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // read(2) straight into the string (a stream copy through a stringstream was a third of
+  // re-reading a 2,500-route file), one byte more than the size so a file that grew since
+  // is read to its end.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     *error = "cannot open";
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
+  std::string text(static_cast<size_t>(size) + 1, '\0');
+  size_t got = 0;
+  for (;;) {
+    if (got == text.size()) {
+      if (text.size() > api::kMaxManifestBytes) {
+        ::close(fd);
+        *error = fmt::format("file is larger than {} bytes", api::kMaxManifestBytes);
+        return false;
+      }
+      text.resize(std::min<size_t>(text.size() * 2, api::kMaxManifestBytes + 1));
+    }
+    ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *error = std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  text.resize(got);
+  *out = std::move(text);
   return true;
 }
 
@@ -215,35 +238,143 @@ namespace {
 struct Segment {
   std::string_view text;
   int firstLine = 0;  // 0-based line of its first line in the file
+  // Index of the same document (same text) in the last version's list, when the split
+  // knows it; -1 otherwise (found by text, or decoded).
+  int64_t was = -1;
 };
 
-// Splits a YAML stream at its document markers ("---" at the start of a line, which YAML
-// forbids inside any scalar or flow collection), so each document can be decoded (and
-// cached) on its own. Nullopt when the stream uses directives or "..." end markers: the
-// file is then decoded whole.
-std::optional<std::vector<Segment>> splitDocuments(std::string_view text) {
-  std::vector<Segment> out;
-  size_t start = 0, pos = 0;
-  int line = 0, startLine = 0;
+// Scans the lines of `text` from `from` (the start of a document, at 0-based line `line`)
+// for document markers ("---" at the start of a line, which YAML forbids inside any scalar
+// or flow collection) and appends the documents to `out`: up to the end of the text, or up
+// to `stop` when one is given (a line start; `*stopLine` gets its line). False when the
+// stream uses directives or "..." end markers (the file is then decoded whole), or when
+// `stop` is not where a line starts.
+bool scanDocuments(std::string_view text, size_t from, int line, size_t stop,
+                   std::vector<Segment>* out, int* stopLine = nullptr) {
+  size_t start = from, pos = from;
+  int startLine = line;
   auto marker = [&](std::string_view m) {
     if (text.compare(pos, m.size(), m) != 0) return false;
     size_t after = pos + m.size();
     return after == text.size() || text[after] == ' ' || text[after] == '\t' ||
            text[after] == '\r' || text[after] == '\n';
   };
-  while (pos < text.size()) {
-    if (text[pos] == '%' || marker("...")) return std::nullopt;
+  while (pos < text.size() && pos != stop) {
+    if (text[pos] == '%' || marker("...")) return false;
     if (marker("---") && pos > start) {
-      out.push_back({text.substr(start, pos - start), startLine});
+      out->push_back({text.substr(start, pos - start), startLine});
       start = pos;
       startLine = line;
     }
     size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) break;
+    if (nl == std::string_view::npos) {
+      pos = text.size();
+      break;
+    }
     pos = nl + 1;
     ++line;
   }
-  if (start < text.size()) out.push_back({text.substr(start), startLine});
+  if (stop != std::string_view::npos) {
+    if (pos != stop) return false;
+    if (stop > start) out->push_back({text.substr(start, stop - start), startLine});
+    *stopLine = line;
+    return true;
+  }
+  if (start < text.size()) out->push_back({text.substr(start), startLine});
+  return true;
+}
+
+// Splits a YAML stream at its document markers, so each document can be decoded (and
+// cached) on its own. Nullopt when the stream uses directives or "..." end markers.
+std::optional<std::vector<Segment>> splitDocuments(std::string_view text) {
+  std::vector<Segment> out;
+  if (!scanDocuments(text, 0, 0, std::string_view::npos, &out)) return std::nullopt;
+  return out;
+}
+
+// Length of the common prefix (suffix) of a and b, compared a block at a time.
+size_t commonPrefix(std::string_view a, std::string_view b) {
+  constexpr size_t kBlock = 256;
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  while (i + kBlock <= n && std::memcmp(a.data() + i, b.data() + i, kBlock) == 0) i += kBlock;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+size_t commonSuffix(std::string_view a, std::string_view b, size_t limit) {
+  constexpr size_t kBlock = 256;
+  const char* ae = a.data() + a.size();
+  const char* be = b.data() + b.size();
+  size_t i = 0;
+  while (i + kBlock <= limit && std::memcmp(ae - i - kBlock, be - i - kBlock, kBlock) == 0)
+    i += kBlock;
+  while (i < limit && ae[-1 - static_cast<ptrdiff_t>(i)] == be[-1 - static_cast<ptrdiff_t>(i)]) ++i;
+  return i;
+}
+
+// Splits `text`, a new version of `before` whose split was `docs`, re-scanning only the part
+// that changed: the documents before it and after it are the last version's (same text;
+// those after it moved by the change's size and line count). A marker is decided by the
+// newline before it and the four bytes from it, so a document of the last version is kept
+// when those bytes around its boundaries lie in the common prefix or suffix. Nullopt when
+// that does not work out (the caller splits the whole text).
+template <typename Doc>
+std::optional<std::vector<Segment>> splitChanged(std::string_view before,
+                                                 const std::vector<Doc>& docs,
+                                                 std::string_view text) {
+  if (docs.empty() || docs.front().offset != 0) return std::nullopt;
+  const size_t prefix = commonPrefix(before, text);
+  const size_t suffix = commonSuffix(before, text, std::min(before.size(), text.size()) - prefix);
+  // docs[0, a) are kept: the marker that ends each lies wholly in the common prefix.
+  size_t a = 0;
+  {
+    size_t lo = 0, hi = docs.size() - 1;  // the largest a with docs[a].offset + 4 <= prefix
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo + 1) / 2;
+      if (docs[mid].offset + 4 <= prefix)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+    a = lo;
+  }
+  // docs[b, end) are kept: each starts after the newline that begins the common suffix.
+  const size_t suffixStart = before.size() - suffix;
+  size_t b = a + 1;
+  {
+    size_t lo = a + 1, hi = docs.size();  // the first b > a with offset > suffixStart
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (docs[mid].offset > suffixStart)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    b = lo;
+  }
+  const auto delta = static_cast<ptrdiff_t>(text.size()) - static_cast<ptrdiff_t>(before.size());
+  size_t stop = std::string_view::npos;
+  if (b < docs.size()) {
+    ptrdiff_t s = static_cast<ptrdiff_t>(docs[b].offset) + delta;
+    if (s < static_cast<ptrdiff_t>(docs[a].offset)) return std::nullopt;
+    stop = static_cast<size_t>(s);
+  }
+  std::vector<Segment> out;
+  out.reserve(docs.size() + 2);
+  for (size_t i = 0; i < a; ++i)
+    out.push_back({text.substr(docs[i].offset, docs[i].size), docs[i].decoded->firstLine,
+                   static_cast<int64_t>(i)});
+  int stopLine = 0;
+  if (!scanDocuments(text, docs[a].offset, docs[a].decoded->firstLine, stop, &out, &stopLine))
+    return std::nullopt;
+  if (b < docs.size()) {
+    const int lines = stopLine - docs[b].decoded->firstLine;
+    for (size_t i = b; i < docs.size(); ++i)
+      out.push_back(
+          {text.substr(static_cast<size_t>(static_cast<ptrdiff_t>(docs[i].offset) + delta),
+                       docs[i].size),
+           docs[i].decoded->firstLine + lines, static_cast<int64_t>(i)});
+  }
   return out;
 }
 
@@ -367,7 +498,7 @@ size_t FileSource::TextHash::operator()(std::string_view s) const {
   return static_cast<size_t>(h);
 }
 
-bool FileSource::decodeFile(const std::string& file, FileState& state,
+bool FileSource::decodeFile(const std::string& file, FileState& state, std::string_view previous,
                             std::vector<ObjectPtr>* objects,
                             std::vector<api::Diagnostic>* diagnostics) {
   auto whole = [&] {
@@ -382,52 +513,67 @@ bool FileSource::decodeFile(const std::string& file, FileState& state,
     state.documents.clear();
     return !r.inputError;
   };
-  auto segments = splitDocuments(state.text);
+  // Only the changed part is split again when the last version was split (an edit of one
+  // document of a 2,500-document file re-split and looked up all 2,500).
+  std::optional<std::vector<Segment>> segments;
+  if (!state.documents.empty()) segments = splitChanged(previous, state.documents, state.text);
+  if (!segments) segments = splitDocuments(state.text);
   if (!segments) return whole();
-  // Documents not in the cache (each text once), decoded up front: in parallel when there
-  // are many (the first load of a big file).
+  const std::vector<Document>& docs = state.documents;
+  // The last version's documents no segment took by position, by text: one that moved, or
+  // was copied.
+  std::vector<char> taken(docs.size(), 0);
+  for (const Segment& seg : *segments)
+    if (seg.was >= 0) taken[static_cast<size_t>(seg.was)] = 1;
+  using ByText = std::unordered_map<std::string_view, std::shared_ptr<const CachedDocument>,
+                                    TextHash, std::equal_to<>>;
+  ByText byText;
+  for (size_t i = 0; i < docs.size(); ++i)
+    if (!taken[i]) byText.emplace(previous.substr(docs[i].offset, docs[i].size), docs[i].decoded);
+  // Documents not known (each text once), decoded up front: in parallel when there are many
+  // (the first load of a big file).
   std::vector<size_t> misses;
   {
     std::unordered_set<std::string_view, TextHash, std::equal_to<>> seen;
     for (size_t i = 0; i < segments->size(); ++i) {
-      std::string_view text = (*segments)[i].text;
-      // Cached first: most documents are, and that costs one hash instead of two.
-      if (!state.documents.contains(text) && seen.insert(text).second) misses.push_back(i);
+      const Segment& seg = (*segments)[i];
+      if (seg.was < 0 && !byText.contains(seg.text) && seen.insert(seg.text).second)
+        misses.push_back(i);
     }
   }
   std::vector<api::LoadResult> decoded(segments->size());
   decodeDocuments(*segments, misses, file, &decoded);
   counters_.documentsDecoded += misses.size();
-  decltype(state.documents) next;
+  ByText fresh;  // decoded now: a second copy of the text in this file takes it from here
+  std::vector<Document> next;
+  next.reserve(segments->size());
   for (size_t i = 0; i < segments->size(); ++i) {
     const Segment& seg = (*segments)[i];
-    const CachedDocument* cached = nullptr;
-    // A document kept from the last version moves (key and all) into the new map.
-    decltype(state.documents)::node_type reused;
-    // The last version's document first (the common case: one hash); a text that is not
-    // there any more may be a second copy in this file, already moved into `next`.
-    if (auto old = state.documents.find(seg.text); old != state.documents.end()) {
-      reused = state.documents.extract(old);
-      cached = &reused.mapped();
-    } else if (auto it = next.find(seg.text); it != next.end()) {
-      cached = &it->second;  // the same text twice in one file
+    std::shared_ptr<const CachedDocument> cached;
+    if (seg.was >= 0) {
+      cached = docs[static_cast<size_t>(seg.was)].decoded;
+    } else if (auto it = byText.find(seg.text); it != byText.end()) {
+      cached = it->second;
+    } else if (auto jt = fresh.find(seg.text); jt != fresh.end()) {
+      cached = jt->second;
     }
-    CachedDocument doc;
-    if (cached) {
+    std::shared_ptr<const CachedDocument> doc;
+    if (cached && cached->firstLine == seg.firstLine) {
+      doc = cached;
+    } else if (cached) {
       int delta = seg.firstLine - cached->firstLine;
-      doc.firstLine = seg.firstLine;
-      doc.diagnostics = cached->diagnostics;
-      if (delta == 0) {
-        doc.objects = cached->objects;
-      } else {
-        for (const auto& o : cached->objects) doc.objects.push_back(shifted(*o, delta));
-        shiftDiagnostics(doc.diagnostics, delta);
-      }
+      auto d = std::make_shared<CachedDocument>();
+      d->firstLine = seg.firstLine;
+      d->diagnostics = cached->diagnostics;
+      for (const auto& o : cached->objects) d->objects.push_back(shifted(*o, delta));
+      shiftDiagnostics(d->diagnostics, delta);
+      doc = std::move(d);
     } else {
       api::LoadResult& r = decoded[i];
       // Errors are reported as for the whole file (same messages and lines).
       if (r.inputError) return whole();
-      doc.firstLine = seg.firstLine;
+      auto d = std::make_shared<CachedDocument>();
+      d->firstLine = seg.firstLine;
       for (auto& o : r.objects) {
         if (o.location.line > 0) o.location.line += seg.firstLine;
         if (o.lines && seg.firstLine != 0) {
@@ -435,19 +581,17 @@ bool FileSource::decodeFile(const std::string& file, FileState& state,
           for (auto& [path, line] : *lines) line += seg.firstLine;
           o.lines = std::move(lines);
         }
-        doc.objects.push_back(std::make_shared<api::Object>(std::move(o)));
+        d->objects.push_back(std::make_shared<api::Object>(std::move(o)));
       }
-      doc.diagnostics = std::move(r.diagnostics);
-      shiftDiagnostics(doc.diagnostics, seg.firstLine);
+      d->diagnostics = std::move(r.diagnostics);
+      shiftDiagnostics(d->diagnostics, seg.firstLine);
+      fresh.emplace(seg.text, d);
+      doc = std::move(d);
     }
-    objects->insert(objects->end(), doc.objects.begin(), doc.objects.end());
-    diagnostics->insert(diagnostics->end(), doc.diagnostics.begin(), doc.diagnostics.end());
-    if (reused) {
-      reused.mapped() = std::move(doc);
-      next.insert(std::move(reused));
-    } else {
-      next.try_emplace(std::string(seg.text), std::move(doc));
-    }
+    objects->insert(objects->end(), doc->objects.begin(), doc->objects.end());
+    diagnostics->insert(diagnostics->end(), doc->diagnostics.begin(), doc->diagnostics.end());
+    next.push_back({static_cast<size_t>(seg.text.data() - state.text.data()), seg.text.size(),
+                    std::move(doc)});
   }
   state.documents = std::move(next);
   return true;
@@ -475,10 +619,11 @@ bool FileSource::refreshFile(const std::string& file, FileState& state, std::vec
   state.id = id;
   state.racy = id.mtimeNs >= nowNs - std::chrono::nanoseconds(net::kFileWatchRacyWindow).count();
   if (seen && text == state.text) return false;  // touched, or rewritten identically
+  std::string previous = std::move(state.text);
   state.text = std::move(text);
   std::vector<ObjectPtr> objects;
   std::vector<api::Diagnostic> diagnostics;
-  if (!decodeFile(file, state, &objects, &diagnostics)) {
+  if (!decodeFile(file, state, previous, &objects, &diagnostics)) {
     std::string msg;
     for (const auto& d : diagnostics) {
       if (!msg.empty()) msg += "; ";

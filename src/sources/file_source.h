@@ -73,15 +73,19 @@ class FileSource {
     bool operator==(const FileId&) const = default;
   };
   using ObjectPtr = std::shared_ptr<const api::Object>;
-  // One document of a file, decoded and validated; keyed by its text.
+  // One document of a file, decoded and validated.
   struct CachedDocument {
     int firstLine = 0;  // 0-based line of the document's first line in the file
     std::vector<ObjectPtr> objects;
     std::vector<api::Diagnostic> diagnostics;
   };
-  // Looks documents up by the text's string_view (no copy of each document per reload), with
-  // a word-at-a-time hash: an edit of a 2,500-document file hashes every document 3 times,
-  // and std::hash's byte loop was a tenth of such a reload.
+  // A document of the last text decoded, in file order: where it is and what it gave.
+  struct Document {
+    size_t offset = 0, size = 0;
+    std::shared_ptr<const CachedDocument> decoded;
+  };
+  // Looks documents up by the text's string_view (no copy of each document), with a
+  // word-at-a-time hash (std::hash's byte loop was a tenth of a big file's reload).
   struct TextHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const;
@@ -94,7 +98,9 @@ class FileSource {
     // Last objects that parsed (and were validated), in file order.
     std::vector<ObjectPtr> objects;
     std::string lastError;  // input error message already logged; "" when none
-    std::unordered_map<std::string, CachedDocument, TextHash, std::equal_to<>> documents;
+    // The documents of `text` when it was split and decoded per document; empty when the
+    // file was decoded whole (directives, "..." markers, an input error).
+    std::vector<Document> documents;
   };
 
   // Reads `file` if it changed; true when its objects changed (fills `old` with the previous
@@ -103,8 +109,9 @@ class FileSource {
                    int64_t nowNs);
   // Decodes and validates a file's text, reusing cached documents; false on an input error
   // (diagnostics logged by the caller).
-  bool decodeFile(const std::string& file, FileState& state, std::vector<ObjectPtr>* objects,
-                  std::vector<api::Diagnostic>* diagnostics);
+  // `previous`: the text `state.documents` describe.
+  bool decodeFile(const std::string& file, FileState& state, std::string_view previous,
+                  std::vector<ObjectPtr>* objects, std::vector<api::Diagnostic>* diagnostics);
   // Updates byKey_ for a file whose objects went from `old` to `now`; adds the keys whose
   // winner may have changed to `affected`.
   void reindex(const std::string& file, const std::vector<ObjectPtr>& old,

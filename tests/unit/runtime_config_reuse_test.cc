@@ -126,7 +126,7 @@ TEST(RuntimeConfigReuse, CompileWithPreviousMatchesCompileFromScratch) {
   std::vector<stats::WorkerStats*> workers{&w1, &w2};
   std::shared_ptr<const RuntimeConfig> previous;
   api::Store live;
-  size_t reused = 0;
+  size_t reused = 0, derived = 0;
   for (int step = 0; step < 60; ++step) {
     if (step > 0) {
       int i = static_cast<int>(rng() % kRoutes);
@@ -172,10 +172,29 @@ TEST(RuntimeConfigReuse, CompileWithPreviousMatchesCompileFromScratch) {
     EXPECT_EQ(scratch->rulesCompiled(), scratch->rules.size());
     reused += incremental->rules.size() - incremental->rulesCompiled();
     ASSERT_EQ(incremental->worker(0).swrr.size(), scratch->worker(0).swrr.size());
+    // Route tables derived from the previous configuration's answer as fresh ones.
+    ASSERT_EQ(incremental->ports.size(), scratch->ports.size());
+    for (size_t p = 0; p < scratch->ports.size(); ++p) {
+      ASSERT_EQ(incremental->ports[p].listeners.size(), scratch->ports[p].listeners.size());
+      for (size_t l = 0; l < scratch->ports[p].listeners.size(); ++l) {
+        const router::RouteTable& a = incremental->ports[p].listeners[l].routes;
+        const router::RouteTable& b = scratch->ports[p].listeners[l].routes;
+        if (a.entriesIndexed() < a.size()) ++derived;
+        for (int i = 0; i < kRoutes; ++i) {
+          for (int v = 0; v <= variant[static_cast<size_t>(i)]; ++v) {
+            http::RequestHead r;
+            r.method = "GET";
+            r.path = "/p" + std::to_string(i) + "-" + std::to_string(v) + "/x";
+            EXPECT_EQ(a.match("h", r), b.match("h", r)) << r.path;
+          }
+        }
+      }
+    }
     previous = incremental;
     if (HasFailure()) return;
   }
   EXPECT_GT(reused, 500u);  // the comparison is about reuse: it must happen
+  EXPECT_GT(derived, 20u);  // and about route tables derived from the previous ones
 }
 
 }  // namespace
