@@ -28,6 +28,8 @@ struct RunOptions {
   uint32_t maxConnections = 0;       // 0 = net::kMaxDownstreamConnections
   std::string idleTimeout;           // Gateway API duration; empty = net::kKeepAliveIdleTimeout
   std::string upstreamIdleTimeout;   // empty = net::kUpstreamIdleTimeout
+  std::string tcpIdleTimeout;        // empty = net::kTcpIdleTimeout
+  std::string udpIdleTimeout;        // empty = net::kUdpSessionIdleTimeout
 };
 int runServe(const RunOptions& options);
 

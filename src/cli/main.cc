@@ -35,6 +35,11 @@ int main(int argc, char** argv) {
                      "Close an idle client keep-alive connection after this (default 60s)");
   runCmd->add_option("--upstream-idle-timeout", run.upstreamIdleTimeout,
                      "Close an idle pooled backend connection after this (default 30s)");
+  runCmd->add_option("--tcp-idle-timeout", run.tcpIdleTimeout,
+                     "Close a relayed TCP/TLS stream with no bytes either way after this "
+                     "(default 10m)");
+  runCmd->add_option("--udp-idle-timeout", run.udpIdleTimeout,
+                     "End a UDP session with no datagrams either way after this (default 60s)");
   runCmd->add_option("--log-level", run.logLevel, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 

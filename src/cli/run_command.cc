@@ -123,7 +123,9 @@ int runServe(const RunOptions& options) {
   for (auto [flag, text, target] :
        {std::tuple{"--idle-timeout", &options.idleTimeout, &net::keepAliveIdleTimeout},
         std::tuple{"--upstream-idle-timeout", &options.upstreamIdleTimeout,
-                   &net::upstreamIdleTimeout}}) {
+                   &net::upstreamIdleTimeout},
+        std::tuple{"--tcp-idle-timeout", &options.tcpIdleTimeout, &net::tcpIdleTimeout},
+        std::tuple{"--udp-idle-timeout", &options.udpIdleTimeout, &net::udpSessionIdleTimeout}}) {
     if (text->empty()) continue;
     auto d = translate::parseDuration(*text);
     if (!d || d->count() <= 0) {

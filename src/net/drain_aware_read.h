@@ -100,9 +100,10 @@ class RecvOp : public asio::detail::reactor_op {
     }
     if (got == 1) {
       // The second read failed: EAGAIN (drained; the next bytes or the FIN raise an edge),
-      // or, rarely, a reset right behind the bytes, which the kernel keeps for the next read
-      // and which is then seen at the next edge or the connection's timeout (recvmmsg does
-      // not say which). A full first read may have left more.
+      // or, rarely, a reset that arrived between the two reads, which the kernel keeps for
+      // the next read; its arrival woke epoll after this wake-up was taken, so an edge does
+      // follow. (A reset that is already there when recvmmsg starts is reported by it at
+      // once, before any bytes.) A full first read may have left more.
       o->bytes_transferred_ = first;
       return first < size - 1 ? done_and_exhausted : done;
     }

@@ -163,6 +163,9 @@ inline constexpr milliseconds kTlsHandshakeTimeout = seconds(10);
 // A relayed TCP/TLS stream with no bytes either way for this long is closed. Envoy
 // tcp_proxy idle_timeout 1 h; nginx stream proxy_timeout 10 min; HAProxy "timeout tunnel".
 inline constexpr milliseconds kTcpIdleTimeout = std::chrono::minutes(10);
+// The value in force (`archway run --tcp-idle-timeout`, set at start-up, before any worker
+// runs; workers only read it).
+inline milliseconds tcpIdleTimeout = kTcpIdleTimeout;
 // Relay buffer per direction. nginx stream proxy_buffer_size 16 KiB.
 inline constexpr size_t kL4BufferBytes = 16 * 1024;
 // A plain TCP direction that fills the relay buffer in one read is bulk traffic: from then
@@ -179,6 +182,8 @@ inline constexpr int kAcceptBatch = 64;
 // A UDP session (client address -> upstream socket) idle this long is removed. Envoy
 // udp_proxy idle_timeout 60 s; nginx proxy_timeout 10 min.
 inline constexpr milliseconds kUdpSessionIdleTimeout = seconds(60);
+// The value in force (`archway run --udp-idle-timeout`, set at start-up).
+inline milliseconds udpSessionIdleTimeout = kUdpSessionIdleTimeout;
 // Sessions per UDP listener port; beyond it the least recently used session is evicted,
 // so a flood of distinct sources costs bounded memory. Envoy: unbounded (overload manager).
 inline constexpr size_t kMaxUdpSessionsPerPort = 16384;

@@ -327,7 +327,7 @@ void PlainTcpRelay::onEvent(int side, uint32_t events) {
 
 void PlainTcpRelay::connected() {
   connecting_ = false;
-  setDeadline(net::kTcpIdleTimeout);
+  setDeadline(net::tcpIdleTimeout);
 }
 
 void PlainTcpRelay::progress() {
@@ -383,7 +383,7 @@ bool PlainTcpRelay::pump(int d) {
       to.sent = true;
       size_t moved = static_cast<size_t>(n);
       if (stats_) stats::inc(d == kDown ? stats_->bytesReceived : stats_->bytesSent, moved);
-      setDeadline(net::kTcpIdleTimeout);
+      setDeadline(net::tcpIdleTimeout);
       if (splicing) {
         dr.inPipe -= moved;
         continue;

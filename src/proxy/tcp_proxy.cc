@@ -122,11 +122,11 @@ asio::awaitable<void> TcpRelay::pump(net::ByteStream& from, net::ByteStream& to,
   // Not zero-filled: every byte is written by a read before it is sent.
   auto buf = std::make_unique_for_overwrite<char[]>(net::kL4BufferBytes);
   for (;;) {
-    setDeadline(net::kTcpIdleTimeout);
+    setDeadline(net::tcpIdleTimeout);
     auto [ec, n] =
         co_await from.async_read_some(asio::buffer(buf.get(), net::kL4BufferBytes), kNoThrow);
     if (n > 0) {
-      setDeadline(net::kTcpIdleTimeout);
+      setDeadline(net::tcpIdleTimeout);
       auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.get(), n), kNoThrow);
       if (wec) {
         abort();
@@ -203,7 +203,7 @@ asio::awaitable<void> TcpRelay::splicePump(net::ByteStream& from, net::ByteStrea
         abort();
         co_return;
       }
-      setDeadline(net::kTcpIdleTimeout);
+      setDeadline(net::tcpIdleTimeout);
       auto [wec] = co_await from.tcp().async_wait(asio::socket_base::wait_read, kNoThrow);
       if (wec || aborted_) {
         abort();
@@ -211,7 +211,7 @@ asio::awaitable<void> TcpRelay::splicePump(net::ByteStream& from, net::ByteStrea
       }
       continue;
     }
-    setDeadline(net::kTcpIdleTimeout);
+    setDeadline(net::tcpIdleTimeout);
     size_t inPipe = static_cast<size_t>(n);
     while (inPipe > 0) {
       ssize_t m =

@@ -189,7 +189,7 @@ std::shared_ptr<UdpListener::Session> UdpListener::findOrCreate(
   if (!ec) s->upstream.non_blocking(true, ec);
   if (ec) return nullptr;
   s->link(&worker_.timers());
-  s->setDeadline(net::kUdpSessionIdleTimeout);
+  s->setDeadline(net::udpSessionIdleTimeout);
   s->stats = stats;
   if (stats) {
     stats::inc(stats->connections);
@@ -244,7 +244,7 @@ void UdpListener::relayBatch(int n, const std::shared_ptr<const runtime::Runtime
     if (!pending) return;
     uint64_t bytes = sendBatch(cur->upstream.native_handle(), b.send, pending);
     if (cur->stats && bytes) stats::inc(cur->stats->bytesReceived, bytes);
-    cur->setDeadline(net::kUdpSessionIdleTimeout);
+    cur->setDeadline(net::udpSessionIdleTimeout);
     pending = 0;
   };
   asio::ip::udp::endpoint client;
@@ -308,7 +308,7 @@ asio::awaitable<void> UdpListener::upstreamLoop(std::shared_ptr<Session> s) {
         b.send[m].msg_hdr.msg_iovlen = 1;
         ++m;
       }
-      s->setDeadline(net::kUdpSessionIdleTimeout);
+      s->setDeadline(net::udpSessionIdleTimeout);
       uint64_t bytes = sendBatch(socket_.native_handle(), b.send, m);
       if (s->stats && bytes) stats::inc(s->stats->bytesSent, bytes);
     }

@@ -5,7 +5,7 @@
 //
 // A session is keyed by the client address and has its own connected upstream socket,
 // chosen by weighted pick among the first (oldest) route's backends when it starts.
-// Sessions end after net::kUdpSessionIdleTimeout without traffic; beyond
+// Sessions end after net::udpSessionIdleTimeout (`--udp-idle-timeout`) without traffic; beyond
 // net::kMaxUdpSessionsPerPort the least recently used session is evicted, so a flood of
 // spoofed sources costs bounded memory. Sends never block the loop: a datagram the kernel
 // cannot take right now is dropped, as UDP allows.

@@ -216,6 +216,31 @@ class StreamEcho(TcpServer):
                 pass
 
 
+class TrackingEcho(TcpServer):
+    """Echoes bytes; counts connections that ended (EOF or reset). Its own read timeout is
+    far longer than anything the test waits for, so only the gateway ends a connection."""
+
+    def __init__(self):
+        self.ended = 0
+        self.lock = threading.Lock()
+        super().__init__()
+
+    def _serve(self, c):
+        c.settimeout(120)
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                c.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self.ended += 1
+            c.close()
+
+
 class UdpEcho:
     """Answers each datagram with "<name>:" + payload."""
 

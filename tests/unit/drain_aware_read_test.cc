@@ -158,6 +158,61 @@ TEST(DrainAwareRead, EndOfStreamThatCameWithTheLastBytes) {
   }
 }
 
+// A peer that resets right behind its last bytes: the reset must end the read at once, not
+// wait for an edge that never comes (a relay would hold the other side open until its idle
+// timeout). Both orders: bytes and reset in one wake-up while a read waits (recvmmsg then
+// reports the pending reset before the bytes), and a reset while the read after the bytes
+// waits.
+TEST(DrainAwareRead, ResetRightBehindTheLastBytesEndsTheRead) {
+  for (bool readBytesFirst : {false, true}) {
+    for (size_t bufSize : {16, 3, 2}) {
+      Pair p;
+      std::string got;
+      std::error_code last;
+      bool done = false;
+      auto reset = [&] {
+        p.writer.set_option(asio::socket_base::linger(true, 0));
+        p.writer.close();  // RST
+      };
+      asio::co_spawn(
+          p.io,
+          [&]() -> asio::awaitable<void> {
+            char buf[16];
+            asio::steady_timer t(p.io, 20ms);
+            if (readBytesFirst) {
+              asio::write(p.writer, asio::buffer("hi!", 3));
+              t.async_wait([&](std::error_code) { reset(); });
+            } else {
+              // Queued before anything is there: one wake-up reports both.
+              t.async_wait([&](std::error_code) {
+                asio::write(p.writer, asio::buffer("hi!", 3));
+                reset();
+              });
+            }
+            for (;;) {
+              auto [ec, n] = co_await p.read(buf, bufSize);
+              got.append(buf, n);
+              if (ec) {
+                last = ec;
+                break;
+              }
+            }
+            done = true;
+          },
+          asio::detached);
+      p.runUntil(done);
+      std::string what =
+          "buffer " + std::to_string(bufSize) + (readBytesFirst ? " bytes first" : "");
+      EXPECT_TRUE(done) << what;
+      EXPECT_EQ(last, asio::error::connection_reset) << what;
+      if (readBytesFirst) {
+        EXPECT_EQ(got, "hi!") << what;
+      }
+      EXPECT_EQ(std::string("hi!").substr(0, got.size()), got) << what;
+    }
+  }
+}
+
 TEST(DrainAwareRead, SocketCancelEndsAPendingRead) {
   Pair p;
   std::error_code last;
