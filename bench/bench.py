@@ -36,6 +36,33 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def cpu_ticks():
+    """{cpu: (steal, total)} jiffies per CPU from /proc/stat. Steal is time the hypervisor ran
+    something else while this vCPU wanted to run: on a shared VM it, not the proxy, decides
+    the latency tail, so every run reports it."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            parts = line.split()
+            if not parts or not re.fullmatch(r"cpu\d+", parts[0]):
+                continue
+            vals = [int(v) for v in parts[1:]]
+            out[parts[0][3:]] = (vals[7] if len(vals) > 7 else 0, sum(vals[:8]))
+    return out
+
+
+def steal_pct(t0, t1):
+    """Highest steal share (%) over the DUT and load CPUs between two cpu_ticks() readings."""
+    worst = None
+    for cpu in (DUT_CPU, LOAD_CPU):
+        if cpu in t0 and cpu in t1:
+            total = t1[cpu][1] - t0[cpu][1]
+            if total > 0:
+                pct = 100.0 * (t1[cpu][0] - t0[cpu][0]) / total
+                worst = pct if worst is None else max(worst, pct)
+    return worst
+
+
 def tcp_snmp():
     """The Tcp counters of /proc/net/snmp (this network namespace: every TCP socket in it)."""
     try:
@@ -631,9 +658,11 @@ endpoints:
 
         A DUT that died during the run is marked unavailable (with its exit code) so the
         remaining runs skip it and the table says why."""
-        c0 = self.cpu_seconds(name)
+        c0, t0 = self.cpu_seconds(name), cpu_ticks()
         r = fn()
-        c1 = self.cpu_seconds(name)
+        c1, t1 = self.cpu_seconds(name), cpu_ticks()
+        if isinstance(r, dict):
+            r["steal_pct"] = steal_pct(t0, t1)
         p = self.procs.get(name)
         if name in DUTS and p is not None and p.poll() is not None:
             self.available[name] = "exited with code %d during a run%s" % (
@@ -1162,6 +1191,9 @@ endpoints:
               DUT_CPU, LOAD_CPU, " ".join(self.loadavg_start),
               " ".join(open("/proc/loadavg").read().split()[0:3]),
               (time.time() - self.t_start) / 60))
+        whole = steal_pct(self.ticks_start, cpu_ticks())
+        if whole is not None:
+            w("Hypervisor steal over the whole run: %.1f%% of the busier CPU" % whole)
         avail_note()
 
         h1 = self.results.get("h1")
@@ -1192,6 +1224,8 @@ endpoints:
                     c, _ = cell([r.get("cpu_us") for r in h1.get((name, conns), [])])
                     parts.append("%s %s" % (name, c))
                 w("    c=%-4d %s" % (conns, "; ".join(parts)))
+            c, _ = cell([r.get("steal_pct") for runs in h1.values() for r in runs])
+            w("  hypervisor steal during these runs, %% of the busier CPU: %s" % c)
             errs = {n: sum(r["errors"] for r in runs) for (n, _), runs in h1.items()}
             bad = {k: v for k, v in errs.items() if v}
             if bad:
@@ -1202,8 +1236,8 @@ endpoints:
             w("")
             w("HTTP/1.1 latency at a fixed %d req/s over %d connections (open loop, "
               "coordinated-omission corrected), µs" % (lat["rate"], lat["conns"]))
-            w("%-10s %-24s %-24s %-24s %-10s %-8s" % ("target", "p50", "p99", "p99.9",
-                                                     "achieved", "errors"))
+            w("%-10s %-24s %-24s %-24s %-10s %-8s %s" % ("target", "p50", "p99", "p99.9",
+                                                        "achieved", "errors", "steal %"))
             meds = {}
             for name in ["direct", "relay"] + DUTS:
                 runs = lat["runs"].get(name)
@@ -1218,9 +1252,10 @@ endpoints:
                 p99, m99 = cell([r["p99_us"] for r in ok])
                 p999, _ = cell([r["p999_us"] for r in ok])
                 ach, _ = cell([r["rps"] for r in ok])
+                steal, _ = cell([r.get("steal_pct") for r in ok])
                 meds[name] = m99
-                w("%-10s %-24s %-24s %-24s %-10s %-8d" % (
-                    name, p50, p99, p999, ach, sum(int(r["errors"]) for r in ok)))
+                w("%-10s %-24s %-24s %-24s %-10s %-8d %s" % (
+                    name, p50, p99, p999, ach, sum(int(r["errors"]) for r in ok), steal))
             for peer in PEERS:
                 targets.append(("p99 at the fixed rate ≤ %s's" % peer,
                                 verdict(meds.get("archway"), meds.get(peer), 1.0, False)))
@@ -1228,6 +1263,24 @@ endpoints:
                 w("  p99 archway/nginx %s, archway/haproxy %s (≤1.00× meets the target)" % (
                     ratio(meds.get("archway"), meds.get("nginx")),
                     ratio(meds.get("archway"), meds.get("haproxy"))))
+                # Rounds are interleaved, so a round's DUTs ran minutes apart at most; a
+                # per-round comparison is less exposed to slow drifts of the host than the
+                # medians, though not to a burst of steal inside one run.
+                mine = lat["runs"].get("archway", [])
+                for peer in PEERS:
+                    theirs = lat["runs"].get(peer, [])
+                    pairs = [(a["p99_us"], b["p99_us"]) for a, b in zip(mine, theirs)
+                             if "failed" not in a and "failed" not in b]
+                    if pairs:
+                        w("  per round, p99 archway/%s: %s; archway lower in %d of %d" % (
+                            peer, " ".join("%.2f×" % (a / b) for a, b in pairs),
+                            sum(a <= b for a, b in pairs), len(pairs)))
+                direct = [r.get("p99_us") for r in lat["runs"].get("direct", [])
+                          if "failed" not in r]
+                if len(direct) > 1 and min(direct) > 0 and max(direct) / min(direct) > 3:
+                    w("  the bare backend's own p99 spans %s–%s µs across rounds: the host, "
+                      "not the proxy, sets this tail (see the steal column)" % (
+                          fmt(min(direct)), fmt(max(direct))))
 
         h2 = self.results.get("h2")
         if h2:
@@ -1436,6 +1489,7 @@ endpoints:
     def run(self):
         self.loadavg_start = open("/proc/loadavg").read().split()[0:3]
         self.t_start = time.time()
+        self.ticks_start = cpu_ticks()
         for name, port in self.port.items():
             if name.endswith("_h2") and port == self.port.get(name[:-3]):
                 continue
