@@ -47,7 +47,10 @@ def cpu_ticks():
             if not parts or not re.fullmatch(r"cpu\d+", parts[0]):
                 continue
             vals = [int(v) for v in parts[1:]]
-            out[parts[0][3:]] = (vals[7] if len(vals) > 7 else 0, sum(vals[:8]))
+            total = sum(vals[:8])
+            # (steal, total, busy): busy is everything but idle and iowait.
+            out[parts[0][3:]] = (vals[7] if len(vals) > 7 else 0, total,
+                                 total - vals[3] - vals[4])
     return out
 
 
@@ -61,6 +64,13 @@ def steal_pct(t0, t1):
                 pct = 100.0 * (t1[cpu][0] - t0[cpu][0]) / total
                 worst = pct if worst is None else max(worst, pct)
     return worst
+
+
+def busy_pct(t0, t1, cpu):
+    """Share (%) of the time `cpu` was busy between two cpu_ticks() readings."""
+    if cpu not in t0 or cpu not in t1 or t1[cpu][1] <= t0[cpu][1]:
+        return None
+    return 100.0 * (t1[cpu][2] - t0[cpu][2]) / (t1[cpu][1] - t0[cpu][1])
 
 
 def tcp_snmp():
@@ -663,6 +673,7 @@ endpoints:
         c1, t1 = self.cpu_seconds(name), cpu_ticks()
         if isinstance(r, dict):
             r["steal_pct"] = steal_pct(t0, t1)
+            r["load_busy_pct"] = busy_pct(t0, t1, LOAD_CPU)
         p = self.procs.get(name)
         if name in DUTS and p is not None and p.poll() is not None:
             self.available[name] = "exited with code %d during a run%s" % (
@@ -972,6 +983,11 @@ endpoints:
                     continue
                 r, cpu = self.measure(name, lambda: self.loadgen(
                     "tcpthru", "127.0.0.1", sinkport, 4, self.dur))
+                if cpu and r.get("gbps"):
+                    # The proxy's own cost per byte: on loopback the receiver shares the
+                    # machine, so Gbit/s alone also measures what each DUT's way of sending
+                    # costs the sink on CPU1 (see docs/benchmarks.md, splice).
+                    r["cpu_ms_per_gb"] = cpu * 1e3 / (r["gbps"] * self.dur / 8)
                 res["runs"].setdefault(("tcpthru", name), []).append(r)
                 log("  rep%d tcp-throughput %-8s %s" % (rep + 1, name, r))
                 r, cpu = self.measure(name, lambda: self.loadgen(
@@ -1413,6 +1429,11 @@ endpoints:
                             cu, _ = cell([r.get("cpu_us") for r in ok])
                             if cu != "-":
                                 extra += ", DUT CPU µs/conn %s" % cu
+                        if kind == "tcpthru" and ok:
+                            cg, _ = cell([r.get("cpu_ms_per_gb") for r in ok])
+                            lb, _ = cell([r.get("load_busy_pct") for r in ok])
+                            extra = "DUT CPU ms/GB %s, CPU1 (sender + sink) busy %s%%" % (
+                                cg, lb) if name != "direct" else "CPU1 busy %s%%" % lb
                         if not ok:
                             extra = " " + str(rr[0].get("failed", ""))[:100]
                         w("    %-8s %-26s%s" % (name, c, extra))
