@@ -202,6 +202,22 @@ http::Awaitable<void> HttpProxy::serve(http::ServerStream& stream,
   finish(x);
 }
 
+http::Awaitable<void> HttpProxy::replyUpstreamFailure(Exchange& x, upstream::UpstreamError err) {
+  switch (err) {
+    case upstream::UpstreamError::kTimeout:
+      co_await reply(x, 504, "upstream request timeout\n");
+      break;
+    case upstream::UpstreamError::kProtocol:
+      // RFC 9110 §15.6.3: an invalid response from the upstream is 502.
+      co_await reply(x, 502, "invalid response from upstream\n");
+      break;
+    default:
+      // A reset or close before the response head: 503, as Envoy answers it and as the
+      // conformance retry tests expect once retries on connection errors run out.
+      co_await reply(x, 503, "upstream connection error\n");
+  }
+}
+
 http::Awaitable<void> HttpProxy::reply(Exchange& x, int status, std::string_view body,
                                        const http::HeaderMap* extra) {
   x.status = status;
@@ -522,10 +538,7 @@ http::Awaitable<void> HttpProxy::forward(Exchange& x, const runtime::CompiledBac
         }
         continue;
       }
-      // A reset or close before the response head: 503, as Envoy answers it and as the
-      // conformance retry tests expect once retries on connection errors run out.
-      co_await reply(x, timedOut ? 504 : 503,
-                     timedOut ? "upstream request timeout\n" : "upstream connection error\n");
+      co_await replyUpstreamFailure(x, err);
       co_return;
     }
     lastStatus = head.status;
@@ -773,7 +786,9 @@ http::Awaitable<void> HttpProxy::forwardH2(Exchange& x, const runtime::CompiledB
         stats::inc(bs.stats->retries);
         continue;
       }
-      co_await reply(x, requestAlarm.fired() ? 504 : 503, "upstream connect error\n");
+      // As on the HTTP/1.1 path: no connection to the endpoint is 502 (nginx's answer);
+      // 503 is kept for "no ready endpoints", which the spec names.
+      co_await reply(x, requestAlarm.fired() ? 504 : 502, "upstream connect error\n");
       co_return;
     }
     requestAlarm.guard(ex.get());
@@ -837,8 +852,7 @@ http::Awaitable<bool> HttpProxy::exchangeH2(Exchange& x, upstream::H2Exchange& e
       stats::inc(bs.stats->retries);
       co_return true;
     }
-    co_await reply(x, timedOut ? 504 : 502,
-                   timedOut ? "upstream request timeout\n" : "upstream connection error\n");
+    co_await replyUpstreamFailure(x, err);
     co_return false;
   }
   ++tries;

@@ -59,6 +59,9 @@ class HttpProxy {
   http::Awaitable<void> stopPump(Exchange& x, upstream::H2Exchange* ex, BodyPump& p);
   http::Awaitable<void> reply(Exchange& x, int status, std::string_view body,
                               const http::HeaderMap* extra = nullptr);
+  // The answer to an upstream that failed after the request went out, the same for
+  // HTTP/1.1 and h2c backends: timeout 504, invalid response 502, reset or close 503.
+  http::Awaitable<void> replyUpstreamFailure(Exchange& x, upstream::UpstreamError err);
   // Applies one filter in the request phase; true when it produced the response.
   http::Awaitable<bool> applyFilter(Exchange& x, const runtime::CompiledFilter& f);
   void applyResponseFilters(Exchange& x, http::ResponseHead& head);

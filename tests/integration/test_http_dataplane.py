@@ -103,9 +103,11 @@ class Backend(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 class Resetter:
     """Accepts, reads one request head (and its Content-Length body), then closes without
-    answering: a connection error after the request was sent."""
+    answering: a connection error after the request was sent. With `answer`, sends those
+    bytes first (a backend that answers something that is not HTTP)."""
 
-    def __init__(self):
+    def __init__(self, answer=b""):
+        self.answer = answer
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -133,6 +135,8 @@ class Resetter:
                 buf += chunk
             with self.lock:
                 self.methods.append(buf.split(b" ", 1)[0].decode())
+            if self.answer:
+                c.sendall(self.answer)
         except OSError:
             pass
         finally:
@@ -192,6 +196,12 @@ spec:
   rules:
   - matches: [{path: {type: PathPrefix, value: /deadfirst}}]
     backendRefs: [{name: deadfirst, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /only-dead}}]
+    backendRefs: [{name: dead, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /only-reset}}]
+    backendRefs: [{name: resetter, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /garbled}}]
+    backendRefs: [{name: garbler, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /blackhole}}]
     backendRefs: [{name: blackhole, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /flaky-retry}}]
@@ -238,6 +248,7 @@ class DataPlaneTest(unittest.TestCase):
         cls.mirror_a = Backend("mirror-a")
         cls.mirror_b = Backend("mirror-b")
         cls.resetter = Resetter()
+        cls.garbler = Resetter(answer=b"SPDY/9 200 whatever\r\n\r\n")
         cls.dead_port = free_port()  # nothing listens: connection refused
         # A listener whose accept queue is full drops SYNs: connecting never completes.
         cls.blackhole = socket.socket()
@@ -260,6 +271,9 @@ class DataPlaneTest(unittest.TestCase):
             f.write(service("blackhole", [(cls.blackhole.getsockname()[1], True),
                                           (cls.other.server_address[1], True)]))
             f.write(service("notready", [(cls.other.server_address[1], False)]))
+            f.write(service("resetter", [(cls.resetter.port, True)]))
+            f.write(service("dead", [(cls.dead_port, True)]))
+            f.write(service("garbler", [(cls.garbler.port, True)]))
             f.write(service("mirror-a", [(cls.mirror_a.server_address[1], True)]))
             f.write(service("mirror-b", [(cls.mirror_b.server_address[1], True)]))
             f.write(ROUTES)
@@ -272,6 +286,7 @@ class DataPlaneTest(unittest.TestCase):
         for b in (cls.good, cls.other, cls.mirror_a, cls.mirror_b):
             b.shutdown()
         cls.resetter.close()
+        cls.garbler.close()
         for f in cls.fillers:
             f.close()
         cls.blackhole.close()
@@ -289,6 +304,14 @@ class DataPlaneTest(unittest.TestCase):
             seen = json.loads(out)
             self.assertEqual(seen["backend"], "other")
             self.assertEqual(seen["body"], body.decode())
+
+    def test_upstream_failure_statuses(self):
+        # Refused everywhere: 502; closed before answering: 503; not HTTP: 502 (RFC 9110
+        # §15.6.3 "invalid response"); no ready endpoint: 503 (the spec's).
+        cases = [("/only-dead/a", 502), ("/only-reset/a", 503), ("/garbled/a", 502), ("/notready/a", 503)]
+        for path, want in cases:
+            status, _, out = request(self.port, "GET", path)
+            self.assertEqual(status, want, (path, out))
 
     def test_connect_timeout_then_another_endpoint(self):
         # Two requests: round-robin sends one of them to the endpoint that never accepts;
