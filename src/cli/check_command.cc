@@ -1,9 +1,6 @@
 // `archway check`: load manifests, translate, print every object with its computed status.
 // Exit codes (DESIGN §2): 0 every Gateway of our class and every route attached to one is
 // Accepted; 1 one is not; 2 input could not be read or parsed.
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 
 #include <algorithm>
 #include <cctype>
@@ -16,6 +13,7 @@
 #include "api/loader.h"
 #include "api/validation.h"
 #include "cli/commands.h"
+#include "net/local_address.h"
 #include "translate/translator.h"
 
 namespace archway::cli {
@@ -98,36 +96,6 @@ void emitYaml(YAML::Emitter& out, const api::Json& j) {
   }
 }
 
-// A static address is usable when this host can bind it: loopback, or an address of a
-// local interface.
-bool addressIsLocal(const std::string& address) {
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, address.c_str(), buf) == 1) {
-    if (buf[0] == 127 || std::all_of(buf, buf + 4, [](unsigned char c) { return c == 0; }))
-      return true;
-  } else if (inet_pton(AF_INET6, address.c_str(), buf) == 1) {
-    if (address == "::1" || address == "::") return true;
-  } else {
-    return false;
-  }
-  struct ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return false;
-  bool found = false;
-  for (auto* i = list; i && !found; i = i->ifa_next) {
-    if (!i->ifa_addr) continue;
-    char text[INET6_ADDRSTRLEN] = {};
-    if (i->ifa_addr->sa_family == AF_INET)
-      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text,
-                sizeof(text));
-    else if (i->ifa_addr->sa_family == AF_INET6)
-      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, text,
-                sizeof(text));
-    found = address == text;
-  }
-  freeifaddrs(list);
-  return found;
-}
-
 bool acceptedTrue(const api::Json& conditions) {
   if (!conditions.is_array()) return false;
   for (const auto& c : conditions)
@@ -145,7 +113,7 @@ int runCheck(const CheckOptions& options) {
   api::Store store;
   for (auto& o : loaded.objects) store.put(std::move(o));
   translate::TranslateOptions topts;
-  topts.addressUsable = addressIsLocal;
+  topts.addressUsable = net::isLocalAddress;
   translate::TranslateResult result = translate::translate(store, topts);
   for (const auto& d : result.diagnostics) std::cerr << d.format() << "\n";
 

@@ -1,8 +1,5 @@
 // `archway run`: the data plane. The main thread is the control thread (file source,
 // translation, publication, admin, signals); workers serve traffic (src/runtime).
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +16,7 @@
 #include "admin/admin.h"
 #include "cli/commands.h"
 #include "net/limits.h"
+#include "net/local_address.h"
 #include "runtime/reaper.h"
 #include "runtime/server.h"
 #include "sources/file_source.h"
@@ -83,35 +81,6 @@ std::string renderStatus(const api::Store& store, const translate::TranslateResu
     items.push_back(std::move(item));
   }
   return api::Json{{"items", items}}.dump(2) + "\n";
-}
-
-// A Gateway's static address is bindable when it is loopback/any or a local interface's.
-bool addressIsLocal(const std::string& address) {
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, address.c_str(), buf) == 1) {
-    if (buf[0] == 127 || std::all_of(buf, buf + 4, [](unsigned char c) { return c == 0; }))
-      return true;
-  } else if (inet_pton(AF_INET6, address.c_str(), buf) == 1) {
-    if (address == "::1" || address == "::") return true;
-  } else {
-    return false;
-  }
-  struct ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return false;
-  bool found = false;
-  for (auto* i = list; i && !found; i = i->ifa_next) {
-    if (!i->ifa_addr) continue;
-    char text[INET6_ADDRSTRLEN] = {};
-    if (i->ifa_addr->sa_family == AF_INET)
-      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text,
-                sizeof(text));
-    else if (i->ifa_addr->sa_family == AF_INET6)
-      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, text,
-                sizeof(text));
-    found = address == text;
-  }
-  freeifaddrs(list);
-  return found;
 }
 
 }  // namespace
@@ -204,7 +173,7 @@ int runServe(const RunOptions& options) {
 
   server.start();
   topts.addressPool = options.addressPool;
-  topts.addressUsable = addressIsLocal;
+  topts.addressUsable = net::isLocalAddress;
   // In a pod, report the pod's IP (downward API) rather than loopback in status.addresses.
   if (const char* podIp = std::getenv("POD_IP"); options.kubernetes && podIp && *podIp)
     topts.defaultAddress = podIp;

@@ -399,17 +399,9 @@ class H2Test(unittest.TestCase):
         # (503 is for a backend without ready endpoints), over either downstream protocol.
         headers, _, _, _ = c.response(c.request("/down"))
         self.assertEqual(headers[":status"], "502")
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        try:
-            s.sendall(b"GET /down HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
-            buf = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                buf += d
-        finally:
-            s.close()
+        buf = procs.raw(
+            self.port, b"GET /down HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
+        )
         self.assertTrue(buf.startswith(b"HTTP/1.1 502"), buf[:200])
 
     def test_authority_with_userinfo_or_odd_characters_is_400(self):

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 
 import manifests  # noqa: E402
 import procs  # noqa: E402
-from procs import BIN, free_port  # noqa: E402
+from procs import BIN, free_port, raw  # noqa: E402
 
 
 class EchoHandler(http.server.BaseHTTPRequestHandler):
@@ -167,27 +167,6 @@ spec:
 
 def gateway_yaml(port):
     return manifests.to_yaml(manifests.http_gateway(port))
-
-
-def raw(port, data, timeout=10, read_until_close=True):
-    """Sends raw bytes and returns everything read until the server closes (or timeout)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            out += chunk
-            if not read_until_close:
-                break
-        return out
-    finally:
-        s.close()
 
 
 def read_response(sock, buf=b""):

@@ -144,6 +144,27 @@ def http_get(url, timeout=5):
         return None, str(e)
 
 
+def raw(port, data, timeout=10, read_until_close=True):
+    """Sends raw bytes and returns everything read until the server closes (or timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not read_until_close:
+                break
+        return out
+    finally:
+        s.close()
+
+
 def wait_until(pred, timeout, interval=0.05):
     deadline = time.monotonic() + timeout
     while True:
