@@ -69,5 +69,27 @@ TEST(TryWriteNow, TakesWhatFitsThenNothingAndThePeerReadsExactlyThat) {
   EXPECT_EQ(stream.tryWriteNow(bufs), 0u);  // a closed stream reports nothing written
 }
 
+TEST(TryWriteNow, SmallBuffersGoOutTogetherInOrder) {
+  // Up to kWriteNowGatherBytes, several buffers (an empty one among them) are copied into one
+  // send(); one byte more takes the sendmsg() path. The peer reads the same bytes either way.
+  asio::io_context io{1};
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  tcp::socket server = acceptor.accept();
+  ByteStream stream(std::move(client));
+  for (size_t total : {kWriteNowGatherBytes, kWriteNowGatherBytes + 1}) {
+    std::string head = "HTTP/1.1 200 OK\r\n\r\n";
+    std::string body(total - head.size(), 'b');
+    for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+    std::vector<asio::const_buffer> bufs{asio::buffer(head), asio::const_buffer(),
+                                         asio::buffer(body)};
+    ASSERT_EQ(stream.tryWriteNow(bufs), total);
+    std::string got(total, '\0');
+    asio::read(server, asio::buffer(got));
+    EXPECT_EQ(got, head + body);
+  }
+}
+
 }  // namespace
 }  // namespace archway::net
