@@ -2,6 +2,7 @@
 // (what is left for the asynchronous write): a full socket takes part of a write and then
 // nothing, and the bytes the peer reads are exactly the ones reported written.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -22,6 +23,15 @@ std::string joined(const std::vector<asio::const_buffer>& bufs) {
   return out;
 }
 
+// A connected loopback pair: (client, server).
+std::pair<tcp::socket, tcp::socket> connectedPair(asio::io_context& io) {
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  tcp::socket server = acceptor.accept();
+  return {std::move(client), std::move(server)};
+}
+
 TEST(BuffersAfter, SkipsWholeBuffersThenPartOfOne) {
   std::string a = "head", b = "body-bytes", c = "tail";
   std::vector<asio::const_buffer> bufs{asio::buffer(a), asio::buffer(b), asio::buffer(c)};
@@ -36,10 +46,7 @@ TEST(BuffersAfter, SkipsWholeBuffersThenPartOfOne) {
 
 TEST(TryWriteNow, TakesWhatFitsThenNothingAndThePeerReadsExactlyThat) {
   asio::io_context io{1};
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  tcp::socket client(io);
-  client.connect(acceptor.local_endpoint());
-  tcp::socket server = acceptor.accept();
+  auto [client, server] = connectedPair(io);
   client.set_option(asio::socket_base::send_buffer_size(4096));
   ByteStream stream(std::move(client));
 
@@ -73,10 +80,7 @@ TEST(TryWriteNow, SmallBuffersGoOutTogetherInOrder) {
   // Up to kWriteNowGatherBytes, several buffers (an empty one among them) are copied into one
   // send(); one byte more takes the sendmsg() path. The peer reads the same bytes either way.
   asio::io_context io{1};
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  tcp::socket client(io);
-  client.connect(acceptor.local_endpoint());
-  tcp::socket server = acceptor.accept();
+  auto [client, server] = connectedPair(io);
   ByteStream stream(std::move(client));
   for (size_t total : {kWriteNowGatherBytes, kWriteNowGatherBytes + 1}) {
     std::string head = "HTTP/1.1 200 OK\r\n\r\n";
